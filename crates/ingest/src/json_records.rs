@@ -1,0 +1,428 @@
+//! The streaming record reader: NDJSON lines or the elements of top-level
+//! JSON arrays, one [`Record`] (or [`RecordError`]) at a time, buffering only
+//! the current record.
+
+use std::io::{self, BufRead};
+use std::iter::FusedIterator;
+
+use memchr::memchr;
+use serde_json::Value;
+
+use crate::error::RecordError;
+use crate::scan::ElementScanner;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Above this, the record buffer is released after one huge record instead
+/// of staying allocated for the rest of the input.
+const MAX_RETAINED_BUFFER: usize = 8 * 1024 * 1024;
+
+/// One decoded record and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The record; any JSON value (objects are the norm, the caller decides
+    /// what to do with others).
+    pub value: Value,
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// 0-based position of the record in this input, counting malformed
+    /// records too.
+    pub index: u64,
+}
+
+/// How the input is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// JSON array mode if the first non-whitespace byte (after an optional
+    /// UTF-8 BOM) is `[`, NDJSON otherwise.
+    #[default]
+    Auto,
+    /// One JSON value per line; blank lines are skipped.
+    Ndjson,
+    /// One or more top-level JSON arrays; their elements are the records.
+    JsonArray,
+}
+
+/// Where the reader is in the input.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Nothing read yet: BOM, leading whitespace and format detection.
+    Start,
+    Ndjson,
+    /// Array mode, outside any array: expecting `[` or the end.
+    ArrayTop,
+    /// Just after the `[` of an array opened on `open_line`.
+    ArrayOpen { open_line: u64 },
+    /// Just after a `,` separating elements.
+    ArrayNext { open_line: u64 },
+    Done,
+}
+
+/// What one state-machine step produced.
+enum Step {
+    /// The state changed without producing anything; step again.
+    Continue,
+    Yield(Result<Record, RecordError>),
+    End,
+}
+
+/// Streaming iterator over the JSON records of `reader`.
+///
+/// Yields `Ok(Record)` per decoded record and `Err(RecordError)` per problem.
+/// After a [`RecordError::Malformed`] iteration continues; after any other
+/// error it ends. Memory use is bounded by the largest single record.
+pub struct JsonRecords<R: BufRead> {
+    reader: R,
+    format: Format,
+    state: State,
+    /// Current record's bytes when it spans reader chunks (reused).
+    buf: Vec<u8>,
+    /// 1-based line of the next unconsumed byte.
+    line: u64,
+    /// 0-based byte column of the next unconsumed byte.
+    col: u64,
+    /// Index the next record gets.
+    index: u64,
+}
+
+impl<R: BufRead> JsonRecords<R> {
+    /// Reads records from `reader` laid out as `format`.
+    pub fn new(reader: R, format: Format) -> Self {
+        Self {
+            reader,
+            format,
+            state: State::Start,
+            buf: Vec::new(),
+            line: 1,
+            col: 0,
+            index: 0,
+        }
+    }
+
+    /// Returns the underlying reader.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+
+    fn step(&mut self) -> Step {
+        let result = match self.state {
+            State::Start => self.start(),
+            State::Ndjson => self.ndjson_line(),
+            State::ArrayTop => self.array_top(),
+            State::ArrayOpen { open_line } => self.array_element(open_line, false),
+            State::ArrayNext { open_line } => self.array_element(open_line, true),
+            State::Done => return Step::End,
+        };
+        result.unwrap_or_else(|source| {
+            self.state = State::Done;
+            Step::Yield(Err(RecordError::Io {
+                line: self.line,
+                source,
+            }))
+        })
+    }
+
+    /// Skips a BOM and leading whitespace, then picks the mode.
+    fn start(&mut self) -> io::Result<Step> {
+        let bom_error = self.skip_bom()?;
+        let first = self.skip_whitespace()?;
+        self.state = match self.format {
+            Format::Ndjson => State::Ndjson,
+            Format::JsonArray => State::ArrayTop,
+            Format::Auto if first == Some(b'[') => State::ArrayTop,
+            Format::Auto => State::Ndjson,
+        };
+        Ok(match bom_error {
+            Some(err) => Step::Yield(Err(err)),
+            None => Step::Continue,
+        })
+    }
+
+    /// Consumes a leading UTF-8 BOM, even if the reader hands it over in
+    /// pieces. A partial BOM followed by something else has already been
+    /// consumed by then, so it is reported rather than silently dropped.
+    fn skip_bom(&mut self) -> io::Result<Option<RecordError>> {
+        let mut matched = 0;
+        while matched < BOM.len() {
+            let chunk = fill_buf(&mut self.reader)?;
+            let want = &BOM[matched..];
+            let n = chunk.len().min(want.len());
+            if n == 0 || chunk[..n] != want[..n] {
+                break;
+            }
+            self.reader.consume(n);
+            matched += n;
+        }
+        if matched == 0 || matched == BOM.len() {
+            return Ok(None);
+        }
+        let index = self.next_index();
+        Ok(Some(RecordError::Malformed {
+            line: 1,
+            index,
+            reason: "invalid UTF-8 at the start of the input".to_owned(),
+        }))
+    }
+
+    /// Consumes JSON whitespace and returns the next byte without consuming
+    /// it (`None` at end of input).
+    fn skip_whitespace(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let chunk = fill_buf(&mut self.reader)?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            for (i, &byte) in chunk.iter().enumerate() {
+                match byte {
+                    b'\n' => {
+                        self.line += 1;
+                        self.col = 0;
+                    }
+                    b' ' | b'\t' | b'\r' => self.col += 1,
+                    _ => {
+                        self.reader.consume(i);
+                        return Ok(Some(byte));
+                    }
+                }
+            }
+            let n = chunk.len();
+            self.reader.consume(n);
+        }
+    }
+
+    fn next_index(&mut self) -> u64 {
+        let index = self.index;
+        self.index += 1;
+        index
+    }
+
+    /// Reads one NDJSON line; blank lines produce `Continue`.
+    fn ndjson_line(&mut self) -> io::Result<Step> {
+        let (line, col) = (self.line, self.col);
+        self.reset_buf();
+        loop {
+            let chunk = fill_buf(&mut self.reader)?;
+            if chunk.is_empty() {
+                if self.buf.is_empty() {
+                    self.state = State::Done;
+                    return Ok(Step::End);
+                }
+                break; // Last line without a newline.
+            }
+            match memchr(b'\n', chunk) {
+                // Fast path: the whole line is in the reader's buffer, parse
+                // it in place without copying.
+                Some(pos) if self.buf.is_empty() => {
+                    let step = ndjson_record(&chunk[..pos], line, col, &mut self.index);
+                    self.reader.consume(pos + 1);
+                    self.line += 1;
+                    self.col = 0;
+                    return Ok(step);
+                }
+                Some(pos) => {
+                    self.buf.extend_from_slice(&chunk[..pos]);
+                    self.reader.consume(pos + 1);
+                    break;
+                }
+                None => {
+                    self.buf.extend_from_slice(chunk);
+                    let n = chunk.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+        self.line += 1;
+        self.col = 0;
+        Ok(ndjson_record(&self.buf, line, col, &mut self.index))
+    }
+
+    /// Array mode between arrays: the next `[`, the end, or garbage.
+    fn array_top(&mut self) -> io::Result<Step> {
+        match self.skip_whitespace()? {
+            None => {
+                self.state = State::Done;
+                Ok(Step::End)
+            }
+            Some(b'[') => {
+                self.state = State::ArrayOpen {
+                    open_line: self.line,
+                };
+                self.consume_byte();
+                Ok(Step::Continue)
+            }
+            Some(_) => {
+                self.state = State::Done;
+                Ok(Step::Yield(Err(RecordError::OutsideArray { line: self.line })))
+            }
+        }
+    }
+
+    /// Array mode inside an array, after `[` or `,`: the next element, the
+    /// closing `]`, or a stray `,`.
+    fn array_element(&mut self, open_line: u64, after_comma: bool) -> io::Result<Step> {
+        let Some(first) = self.skip_whitespace()? else {
+            self.state = State::Done;
+            return Ok(Step::Yield(Err(RecordError::UnclosedArray { line: open_line })));
+        };
+        match first {
+            b']' => {
+                self.state = State::ArrayTop;
+                let line = self.line;
+                self.consume_byte();
+                if !after_comma {
+                    return Ok(Step::Continue);
+                }
+                Ok(Step::Yield(Err(RecordError::Malformed {
+                    line,
+                    index: self.next_index(),
+                    reason: "expected a value after `,`, found `]`".to_owned(),
+                })))
+            }
+            b',' => {
+                self.state = State::ArrayNext { open_line };
+                let line = self.line;
+                self.consume_byte();
+                Ok(Step::Yield(Err(RecordError::Malformed {
+                    line,
+                    index: self.next_index(),
+                    reason: "expected a value, found `,`".to_owned(),
+                })))
+            }
+            _ => self.read_element(open_line),
+        }
+    }
+
+    /// Reads and parses the element starting at the next byte, and consumes
+    /// the `,` or `]` after it.
+    fn read_element(&mut self, open_line: u64) -> io::Result<Step> {
+        let (line, col) = (self.line, self.col);
+        let index = self.next_index();
+        self.reset_buf();
+        let mut scanner = ElementScanner::default();
+        loop {
+            let chunk = fill_buf(&mut self.reader)?;
+            if chunk.is_empty() {
+                self.state = State::Done;
+                return Ok(Step::Yield(Err(RecordError::Truncated { line, index })));
+            }
+            let Some(pos) = scanner.scan(chunk) else {
+                self.buf.extend_from_slice(chunk);
+                let n = chunk.len();
+                self.reader.consume(n);
+                continue;
+            };
+            self.state = if chunk[pos] == b',' {
+                State::ArrayNext { open_line }
+            } else {
+                State::ArrayTop
+            };
+            // Parse in place when the element sits in one reader chunk.
+            let element = if self.buf.is_empty() {
+                &chunk[..pos]
+            } else {
+                self.buf.extend_from_slice(&chunk[..pos]);
+                &self.buf[..]
+            };
+            let parsed = serde_json::from_slice::<Value>(element);
+            let (end_line, end_col) = advance(line, col, element);
+            self.reader.consume(pos + 1);
+            self.line = end_line;
+            self.col = end_col + 1;
+            return Ok(Step::Yield(match parsed {
+                Ok(value) => Ok(Record { value, line, index }),
+                Err(err) => Err(malformed(&err, line, col, index)),
+            }));
+        }
+    }
+
+    fn consume_byte(&mut self) {
+        self.reader.consume(1);
+        self.col += 1;
+    }
+
+    fn reset_buf(&mut self) {
+        if self.buf.capacity() > MAX_RETAINED_BUFFER {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonRecords<R> {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.step() {
+                Step::Continue => {}
+                Step::Yield(item) => return Some(item),
+                Step::End => return None,
+            }
+        }
+    }
+}
+
+impl<R: BufRead> FusedIterator for JsonRecords<R> {}
+
+/// `fill_buf`, retrying when interrupted by a signal.
+fn fill_buf<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
+    loop {
+        match reader.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // The buffer is filled now, so this returns it without reading again.
+    reader.fill_buf()
+}
+
+/// Decodes one NDJSON line (without its `\n`; a trailing `\r` is JSON
+/// whitespace). Blank lines are not records.
+fn ndjson_record(bytes: &[u8], line: u64, col: u64, next_index: &mut u64) -> Step {
+    if bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+        return Step::Continue;
+    }
+    let index = *next_index;
+    *next_index += 1;
+    Step::Yield(match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => Ok(Record { value, line, index }),
+        Err(err) => Err(malformed(&err, line, col, index)),
+    })
+}
+
+/// Line and column just after `bytes`, which start at `line`, `col`.
+fn advance(line: u64, col: u64, bytes: &[u8]) -> (u64, u64) {
+    // A plain filter-count vectorises well; records are mostly newline-free
+    // or short-lined, so this is cheap next to parsing.
+    let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    if newlines == 0 {
+        return (line, col + bytes.len() as u64);
+    }
+    let after_last = bytes.len() - memchr::memrchr(b'\n', bytes).map_or(0, |p| p + 1);
+    (line + newlines, after_last as u64)
+}
+
+/// Builds the error for a record serde_json rejected, translating its
+/// record-relative position into one in the whole input.
+fn malformed(err: &serde_json::Error, line: u64, col: u64, index: u64) -> RecordError {
+    let full = err.to_string();
+    let (err_line, err_col) = (err.line() as u64, err.column() as u64);
+    let reason = if err_line == 0 {
+        full
+    } else {
+        let suffix = format!(" at line {} column {}", err.line(), err.column());
+        let message = full.strip_suffix(&suffix).unwrap_or(&full);
+        if err_line == 1 {
+            format!("{message} at column {}", col + err_col)
+        } else {
+            format!("{message} at line {} column {err_col}", line + err_line - 1)
+        }
+    };
+    RecordError::Malformed {
+        line,
+        index,
+        reason,
+    }
+}

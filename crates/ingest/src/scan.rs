@@ -1,0 +1,138 @@
+//! Byte-level scanner that finds where one element of a JSON array ends,
+//! without parsing it: it only tracks string/escape state and bracket depth.
+//! This is what lets array mode buffer a single element at a time and recover
+//! from a bad element (its brackets still balance, so the next one is found).
+
+use memchr::memchr2;
+
+/// Byte classes that matter outside strings; everything else is `PLAIN`.
+const PLAIN: u8 = 0;
+const QUOTE: u8 = 1;
+const OPEN: u8 = 2;
+const CLOSE_SQUARE: u8 = 3;
+const CLOSE_CURLY: u8 = 4;
+const COMMA: u8 = 5;
+
+static CLASS: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    table[b'"' as usize] = QUOTE;
+    table[b'[' as usize] = OPEN;
+    table[b'{' as usize] = OPEN;
+    table[b']' as usize] = CLOSE_SQUARE;
+    table[b'}' as usize] = CLOSE_CURLY;
+    table[b',' as usize] = COMMA;
+    table
+};
+
+/// Scan state for one array element; survives across buffer chunks.
+#[derive(Debug, Default)]
+pub(crate) struct ElementScanner {
+    /// Nesting depth inside the element (0 = the element's own level).
+    depth: u64,
+    in_string: bool,
+    /// The previous byte (possibly in the previous chunk) was a backslash
+    /// inside a string, so this byte is escaped.
+    escaped: bool,
+}
+
+impl ElementScanner {
+    /// Scans `data`, the next bytes of the element. Returns the offset of the
+    /// delimiter ending the element (a `,` or `]` at depth 0 outside strings)
+    /// or `None` if the element continues past `data`.
+    ///
+    /// Mismatched or stray closers are not errors here: a `}` at depth 0 stays
+    /// part of the element, and bracket kinds are not matched, so the parser
+    /// reports the problem for that element alone.
+    pub(crate) fn scan(&mut self, data: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < data.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                // Strings are the bulk of alert JSON; jump to the next byte
+                // that can end or escape one.
+                match memchr2(b'"', b'\\', &data[i..]) {
+                    None => return None,
+                    Some(offset) => {
+                        let at = i + offset;
+                        if data[at] == b'"' {
+                            self.in_string = false;
+                        } else {
+                            self.escaped = true;
+                        }
+                        i = at + 1;
+                    }
+                }
+                continue;
+            }
+            match CLASS[usize::from(data[i])] {
+                PLAIN => {}
+                QUOTE => self.in_string = true,
+                OPEN => self.depth += 1,
+                CLOSE_SQUARE => {
+                    if self.depth == 0 {
+                        return Some(i);
+                    }
+                    self.depth -= 1;
+                }
+                CLOSE_CURLY => self.depth = self.depth.saturating_sub(1),
+                _ => {
+                    if self.depth == 0 {
+                        return Some(i);
+                    }
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ElementScanner;
+
+    fn end(input: &str) -> Option<usize> {
+        ElementScanner::default().scan(input.as_bytes())
+    }
+
+    #[test]
+    fn scalars_end_at_comma_or_bracket() {
+        assert_eq!(end("1, 2"), Some(1));
+        assert_eq!(end("true ]"), Some(5));
+        assert_eq!(end("\"a,]b\" ,"), Some(7));
+        assert_eq!(end("12"), None);
+    }
+
+    #[test]
+    fn nested_and_strings() {
+        let s = r#"{"a": [1, {"b": "x]}\",\\"}], "c": "\"{"}, 5"#;
+        assert_eq!(end(s), Some(s.find("}, 5").unwrap() + 1));
+    }
+
+    #[test]
+    fn stray_curly_stays_in_element() {
+        assert_eq!(end("{}}, 1"), Some(3));
+    }
+
+    #[test]
+    fn state_carries_across_chunks() {
+        let s = br#"{"k": "a\"],\\", "l": [1, 2]} ,"#;
+        let whole = ElementScanner::default().scan(s);
+        for split in 0..s.len() {
+            let mut scanner = ElementScanner::default();
+            let found = match scanner.scan(&s[..split]) {
+                Some(pos) => Some(pos),
+                None => scanner.scan(&s[split..]).map(|pos| pos + split),
+            };
+            assert_eq!(found, whole, "split at {split}");
+        }
+        // Byte by byte.
+        let mut scanner = ElementScanner::default();
+        let found = (0..s.len()).find(|&i| scanner.scan(&s[i..=i]).is_some());
+        assert_eq!(found, whole);
+    }
+}
