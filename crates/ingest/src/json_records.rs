@@ -43,6 +43,23 @@ pub enum Format {
     JsonArray,
 }
 
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// Parses a command-line style name: `auto`, `ndjson` (or `jsonl`),
+    /// `json` (or `array`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "ndjson" | "jsonl" => Ok(Self::Ndjson),
+            "json" | "array" => Ok(Self::JsonArray),
+            _ => Err(format!(
+                "unknown input format `{name}` (expected auto, ndjson or json)"
+            )),
+        }
+    }
+}
+
 /// Where the reader is in the input.
 #[derive(Debug, Clone, Copy)]
 enum State {
@@ -52,9 +69,13 @@ enum State {
     /// Array mode, outside any array: expecting `[` or the end.
     ArrayTop,
     /// Just after the `[` of an array opened on `open_line`.
-    ArrayOpen { open_line: u64 },
+    ArrayOpen {
+        open_line: u64,
+    },
     /// Just after a `,` separating elements.
-    ArrayNext { open_line: u64 },
+    ArrayNext {
+        open_line: u64,
+    },
     Done,
 }
 
@@ -146,21 +167,27 @@ impl<R: BufRead> JsonRecords<R> {
         while matched < BOM.len() {
             let chunk = fill_buf(&mut self.reader)?;
             let want = &BOM[matched..];
-            let n = chunk.len().min(want.len());
-            if n == 0 || chunk[..n] != want[..n] {
+            let common = chunk.iter().zip(want).take_while(|(a, b)| a == b).count();
+            let mismatch = common < want.len() && common < chunk.len();
+            if common == 0 {
                 break;
             }
-            self.reader.consume(n);
-            matched += n;
+            self.reader.consume(common);
+            matched += common;
+            if mismatch {
+                break;
+            }
         }
         if matched == 0 || matched == BOM.len() {
             return Ok(None);
         }
+        // Consume the partial BOM whatever the chunking, so the outcome does
+        // not depend on how the reader splits its input.
         let index = self.next_index();
         Ok(Some(RecordError::Malformed {
             line: 1,
             index,
-            reason: "invalid UTF-8 at the start of the input".to_owned(),
+            reason: "incomplete byte order mark at the start of the input".to_owned(),
         }))
     }
 
@@ -252,7 +279,9 @@ impl<R: BufRead> JsonRecords<R> {
             }
             Some(_) => {
                 self.state = State::Done;
-                Ok(Step::Yield(Err(RecordError::OutsideArray { line: self.line })))
+                Ok(Step::Yield(Err(RecordError::OutsideArray {
+                    line: self.line,
+                })))
             }
         }
     }
@@ -262,7 +291,9 @@ impl<R: BufRead> JsonRecords<R> {
     fn array_element(&mut self, open_line: u64, after_comma: bool) -> io::Result<Step> {
         let Some(first) = self.skip_whitespace()? else {
             self.state = State::Done;
-            return Ok(Step::Yield(Err(RecordError::UnclosedArray { line: open_line })));
+            return Ok(Step::Yield(Err(RecordError::UnclosedArray {
+                line: open_line,
+            })));
         };
         match first {
             b']' => {
@@ -302,8 +333,7 @@ impl<R: BufRead> JsonRecords<R> {
         loop {
             let chunk = fill_buf(&mut self.reader)?;
             if chunk.is_empty() {
-                self.state = State::Done;
-                return Ok(Step::Yield(Err(RecordError::Truncated { line, index })));
+                return Ok(self.element_at_eof(&scanner, open_line, line, col, index));
             }
             let Some(pos) = scanner.scan(chunk) else {
                 self.buf.extend_from_slice(chunk);
@@ -324,7 +354,11 @@ impl<R: BufRead> JsonRecords<R> {
                 &self.buf[..]
             };
             let parsed = serde_json::from_slice::<Value>(element);
-            let (end_line, end_col) = advance(line, col, element);
+            let (end_line, end_col) = match parsed {
+                Ok(_) => advance_valid(line, col, element, scanner.newlines()),
+                // Invalid JSON may hide raw newlines in strings; recount.
+                Err(_) => advance(line, col, element),
+            };
             self.reader.consume(pos + 1);
             self.line = end_line;
             self.col = end_col + 1;
@@ -333,6 +367,36 @@ impl<R: BufRead> JsonRecords<R> {
                 Err(err) => Err(malformed(&err, line, col, index)),
             }));
         }
+    }
+
+    /// The input ended inside an element, before its `,` or `]`. If the
+    /// element is complete (an object, array or string closed at depth 0) it
+    /// is still returned, and the unclosed array is reported next; a number
+    /// or literal may have been cut short, so it counts as truncated.
+    fn element_at_eof(
+        &mut self,
+        scanner: &ElementScanner,
+        open_line: u64,
+        line: u64,
+        col: u64,
+        index: u64,
+    ) -> Step {
+        let last = self
+            .buf
+            .iter()
+            .rev()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+        if !scanner.is_balanced() || !matches!(last, Some(b'}' | b']' | b'"')) {
+            self.state = State::Done;
+            return Step::Yield(Err(RecordError::Truncated { line, index }));
+        }
+        // Back in "after `[`" state: at end of input it reports the array.
+        self.state = State::ArrayOpen { open_line };
+        (self.line, self.col) = advance(line, col, &self.buf);
+        Step::Yield(match serde_json::from_slice::<Value>(&self.buf) {
+            Ok(value) => Ok(Record { value, line, index }),
+            Err(err) => Err(malformed(&err, line, col, index)),
+        })
     }
 
     fn consume_byte(&mut self) {
@@ -369,12 +433,17 @@ impl<R: BufRead> FusedIterator for JsonRecords<R> {}
 fn fill_buf<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
     loop {
         match reader.fill_buf() {
+            // End of input: don't call fill_buf again, which on a terminal
+            // would wait for a second end-of-file.
+            Ok([]) => return Ok(&[]),
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    // The buffer is filled now, so this returns it without reading again.
+    // The buffer holds data now, so this returns it without reading again.
+    // (Returning the first borrow from inside the loop doesn't pass the
+    // borrow checker.)
     reader.fill_buf()
 }
 
@@ -394,14 +463,16 @@ fn ndjson_record(bytes: &[u8], line: u64, col: u64, next_index: &mut u64) -> Ste
 
 /// Line and column just after `bytes`, which start at `line`, `col`.
 fn advance(line: u64, col: u64, bytes: &[u8]) -> (u64, u64) {
-    // A plain filter-count vectorises well; records are mostly newline-free
-    // or short-lined, so this is cheap next to parsing.
     let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-    if newlines == 0 {
-        return (line, col + bytes.len() as u64);
+    advance_valid(line, col, bytes, newlines)
+}
+
+/// [`advance`] when the number of newlines in `bytes` is already known.
+fn advance_valid(line: u64, col: u64, bytes: &[u8], newlines: u64) -> (u64, u64) {
+    match memchr::memrchr(b'\n', bytes) {
+        Some(last) if newlines > 0 => (line + newlines, (bytes.len() - last - 1) as u64),
+        _ => (line, col + bytes.len() as u64),
     }
-    let after_last = bytes.len() - memchr::memrchr(b'\n', bytes).map_or(0, |p| p + 1);
-    (line + newlines, after_last as u64)
 }
 
 /// Builds the error for a record serde_json rejected, translating its

@@ -166,8 +166,7 @@ impl Model {
             input: input.to_string(),
             reason,
         };
-        if file.id.trim().is_empty() || file.id.contains(|c: char| c.is_whitespace() || c == '.')
-        {
+        if file.id.trim().is_empty() || file.id.contains(|c: char| c.is_whitespace() || c == '.') {
             return Err(err(format!(
                 "model id {:?} must be a non-empty word without spaces or dots",
                 file.id
@@ -209,7 +208,10 @@ impl Model {
         let mut seen = HashMap::new();
         for p in &model.phases {
             for name in std::iter::once(&p.id).chain(&p.aliases) {
-                if let Some(other) = seen.insert(fold_name(name), p.id.clone()) {
+                if let Some(other) = seen
+                    .insert(fold_name(name), p.id.clone())
+                    .filter(|o| o != &p.id)
+                {
                     return Err(err(format!(
                         "phase name {name:?} is used by both {other:?} and {:?}",
                         p.id
@@ -290,9 +292,9 @@ impl Model {
     /// A phase by ID or alias, case-insensitive, `_`/space/`-` folded.
     pub fn phase_by_name(&self, name: &str) -> Option<usize> {
         let q = fold_name(name);
-        self.phases.iter().position(|p| {
-            fold_name(&p.id) == q || p.aliases.iter().any(|a| fold_name(a) == q)
-        })
+        self.phases
+            .iter()
+            .position(|p| fold_name(&p.id) == q || p.aliases.iter().any(|a| fold_name(a) == q))
     }
 }
 
@@ -480,7 +482,9 @@ impl ModelSet {
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.models.iter().position(|m| m.id.eq_ignore_ascii_case(id))
+        self.models
+            .iter()
+            .position(|m| m.id.eq_ignore_ascii_case(id))
     }
 
     pub fn get(&self, id: &str) -> Option<&Model> {
@@ -545,7 +549,10 @@ impl ModelSet {
             }
         }
         for (chain, phase) in input.named_phases {
-            if m.stix_chain_names.iter().any(|c| fold_name(c) == fold_name(chain)) {
+            if m.stix_chain_names
+                .iter()
+                .any(|c| fold_name(c) == fold_name(chain))
+            {
                 if let Some(p) = m.phase_by_name(phase) {
                     direct.push((
                         p,

@@ -102,6 +102,9 @@ pub struct TechniqueHit {
     /// Current ATT&CK ID (after any revoked-by redirect).
     pub id: String,
     pub name: String,
+    /// For a sub-technique: its parent technique's name (ECS lists parents as techniques).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_name: Option<String>,
     /// The revoked ID the record used, when it was redirected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirected_from: Option<String>,
@@ -170,6 +173,9 @@ pub struct Finding {
     pub techniques: Vec<TechniqueHit>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tactics: Vec<TacticHit>,
+    /// ATT&CK groups and software (G/S IDs) the record itself names (Sigma tags `attack.g0016`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributions: Vec<String>,
     /// Model ID (`lm`, `attack`, `ukc`, custom) -> placement.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phases: BTreeMap<String, Placement>,

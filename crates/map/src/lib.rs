@@ -1,5 +1,23 @@
-//! `killchain-map`: find ATT&CK references and entity facts in alert records and build findings (pure, no I/O).
+//! killchain-map: from alert records to findings placed on ATT&CK and the kill chain.
+//!
+//! Pure and I/O-free. The pipeline for one record:
+//!
+//! 1. [`extract`] finds ATT&CK references where real tools put them (ECS,
+//!    Elastic, Sigma tags, Hayabusa, Wazuh, Splunk, STIX, plain fields, rule
+//!    names as a last resort), [`facts`] finds time, entities and the rule;
+//!    [`path`] resolves dotted field paths over nested and flat JSON.
+//! 2. [`mapper`] resolves them against the ATT&CK knowledge base and places
+//!    them in every selected kill chain model, producing a [`finding::Finding`].
+//! 3. [`enrich`] writes the finding back into the record as ECS `threat.*`
+//!    plus `kill_chain.<model>` (the NDJSON output schema); [`summary`] counts.
+
+pub mod enrich;
 pub mod extract;
 pub mod facts;
 pub mod finding;
+pub mod mapper;
 pub mod path;
+pub mod summary;
+
+pub use finding::Finding;
+pub use mapper::{Mapped, Mapper, Note};

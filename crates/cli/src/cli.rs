@@ -1,0 +1,238 @@
+//! Command-line interface definition (clap derive). Help texts here are the
+//! user's manual: keep them accurate and give examples.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Map attacker activity onto the cyber kill chain";
+
+const LONG_ABOUT: &str = "\
+killchain maps what attackers do onto the cyber kill chain. Feed it alerts \
+from your SIEM, EDR or Sigma tools; it finds the ATT&CK techniques and \
+tactics in them (ECS, Elastic, Sigma tags, Hayabusa, Wazuh, Splunk, STIX, \
+plain fields) and places each in the Lockheed Martin kill chain (lm), the \
+ATT&CK tactics (attack), the Unified Kill Chain (ukc) and your own models.";
+
+const EXAMPLES: &str = "\
+Examples:
+  killchain demo                               run the pipeline on the built-in sample
+  killchain map alerts.ndjson > enriched.ndjson
+  cat alerts.json | killchain map --model lm   enrich a stream, Lockheed Martin only
+  killchain explain T1003.001                  what is it, which phases, who uses it
+  killchain explain attack.g0016               a Sigma tag, a group, a name...
+  killchain models show lm                     the ATT&CK -> kill chain mapping table
+  killchain kb info                            which ATT&CK release is in use
+  killchain completions bash > /etc/bash_completion.d/killchain";
+
+#[derive(Debug, Parser)]
+#[command(name = "killchain", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalOpts {
+    /// ATT&CK index file to use instead of the installed or built-in one
+    /// (written by `killchain kb import --output`).
+    #[arg(long, global = true, env = "KILLCHAIN_KB", value_name = "FILE")]
+    pub kb: Option<PathBuf>,
+    /// Extra kill chain model (YAML, see docs/models.md); repeatable. A model
+    /// whose id is built in (lm, ukc, attack) replaces it.
+    #[arg(long = "model-file", global = true, value_name = "FILE")]
+    pub model_files: Vec<PathBuf>,
+    /// Where killchain keeps the imported ATT&CK index and user models
+    /// (default: the platform data directory, e.g. ~/.local/share/killchain).
+    #[arg(long, global = true, env = "KILLCHAIN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline on a built-in attack sample and print a kill chain summary.
+    Demo(DemoArgs),
+    /// Enrich alerts (NDJSON or JSON arrays) with ATT&CK and kill chain context.
+    #[command(after_help = MAP_HELP)]
+    Map(MapArgs),
+    /// Explain a technique, tactic, group, software, campaign or mitigation.
+    Explain(ExplainArgs),
+    /// Manage the ATT&CK knowledge base (info, import a newer release).
+    #[command(subcommand)]
+    Kb(KbCommand),
+    /// List, show and check kill chain models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Measure throughput of the hot paths against a parse-only floor.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+const MAP_HELP: &str = "\
+Output: each input record as one NDJSON line, with ECS threat.* fields, \
+kill_chain.<model> {phase, phases, phase_index, rationale, confidence} and \
+killchain {mapped, confidence, evidence, record} added (docs/output-schema.md). \
+A malformed record is reported on stderr as FILE:LINE: reason and skipped; \
+the run goes on and the summary counts it. Exit status: 0 all good, 1 some \
+input was malformed or unreadable, 2 fatal error (or any bad record with --strict).
+
+Examples:
+  killchain map alerts.ndjson -o enriched.ndjson
+  killchain map --model lm,ukc wazuh-alerts.json.gz
+  killchain map --technique-field detection.mitre.technique alerts.ndjson
+  tail -f alerts.ndjson | killchain map --summary none";
+
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Input files (NDJSON, JSON arrays, optionally gzip); `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Models to place findings in (comma-separated; default: all).
+    #[arg(long = "model", short = 'm', value_delimiter = ',', value_name = "ID")]
+    pub models: Vec<String>,
+    /// Input format; `auto` looks at the first byte (`[` = JSON array).
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+    /// Write output here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Stop at the first malformed record or unreadable file.
+    #[arg(long)]
+    pub strict: bool,
+    /// What to do with records that carry no ATT&CK reference.
+    #[arg(long, value_enum, default_value_t = UnmappedPolicy::Pass)]
+    pub unmapped: UnmappedPolicy,
+    /// Summary on stderr at the end.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub summary: SummaryFormat,
+    /// Extra field holding technique IDs (dotted path); repeatable.
+    #[arg(long = "technique-field", value_name = "PATH")]
+    pub technique_fields: Vec<String>,
+    /// Extra field holding tactic IDs or names; repeatable.
+    #[arg(long = "tactic-field", value_name = "PATH")]
+    pub tactic_fields: Vec<String>,
+    /// Extra field holding Sigma-style tags (attack.t1059.001); repeatable.
+    #[arg(long = "tag-field", value_name = "PATH")]
+    pub tag_fields: Vec<String>,
+    /// Extra field holding rule names to scan for T-IDs (last resort); repeatable.
+    #[arg(long = "name-field", value_name = "PATH")]
+    pub name_fields: Vec<String>,
+    /// Use only the fields given with --*-field, not the built-in dialects.
+    #[arg(long)]
+    pub only_custom_fields: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    Auto,
+    Ndjson,
+    Array,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnmappedPolicy {
+    /// Pass them through (with killchain.mapped = false).
+    Pass,
+    /// Leave them out of the output (still counted).
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// T1003.001, TA0006, credential-access, attack.t1059.001, G0016, APT29, S0002, M1026, C0024...
+    #[arg(value_name = "QUERY", required = true, num_args = 1..)]
+    pub query: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// List every related group, software and campaign (default: the first 15 of each).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Which ATT&CK release is in use, where it came from, and its counts.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import an ATT&CK STIX bundle (2.0 or 2.1) and install it for this user.
+    #[command(
+        after_help = "Example:\n  killchain kb import enterprise-attack-19.0.json\n  killchain kb import enterprise-attack.json --attack-version 18.1 --output my-index.json.gz"
+    )]
+    Import {
+        /// The STIX bundle (JSON, optionally gzip).
+        bundle: PathBuf,
+        /// ATT&CK release, for bundles without an x-mitre-collection object (STIX 2.0).
+        #[arg(long, value_name = "VERSION")]
+        attack_version: Option<String>,
+        /// Write the index to this file instead of installing it in the data directory.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Remove the installed index; the built-in one is used again.
+    Reset,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The models available, their phases and origin.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A model's phases and its ATT&CK mapping table with rationale.
+    Show {
+        /// Model id: lm, attack, ukc or a custom one.
+        id: String,
+        /// Print every active technique's phases instead of the rule table.
+        #[arg(long)]
+        techniques: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate models against the knowledge base: unmapped techniques, unknown tactics.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate for.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Also print the enriched records as NDJSON.
+    #[arg(long)]
+    pub ndjson: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// `map` throughput on generated alerts vs serde_json parse+write of the same data.
+    Map {
+        /// Number of generated alerts.
+        #[arg(long, default_value_t = 200_000)]
+        records: usize,
+        /// Repetitions (best run is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

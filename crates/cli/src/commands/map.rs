@@ -1,0 +1,163 @@
+//! `killchain map`: stream alerts from files or stdin, enrich each with
+//! ATT&CK and kill chain context, write NDJSON. Bad records are reported with
+//! file:line and counted; the run goes on (unless `--strict`).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use killchain_ingest::{open_input, Format, JsonRecords, RecordError};
+use killchain_map::enrich::enrich;
+use killchain_map::extract::FieldPaths;
+use killchain_map::finding::RecordRef;
+use killchain_map::summary::Summary;
+use killchain_map::Mapper;
+
+use crate::cli::{GlobalOpts, InputFormat, MapArgs, SummaryFormat, UnmappedPolicy};
+use crate::context;
+use crate::term;
+
+/// Field paths from the command line on top of (or instead of) the built-in dialects.
+pub fn field_paths(args: &MapArgs) -> FieldPaths {
+    let mut paths = if args.only_custom_fields {
+        FieldPaths::empty()
+    } else {
+        FieldPaths::default()
+    };
+    for p in &args.technique_fields {
+        paths.add_technique_path(p);
+    }
+    for p in &args.tactic_fields {
+        paths.add_tactic_path(p);
+    }
+    for p in &args.tag_fields {
+        paths.add_tag_path(p);
+    }
+    for p in &args.name_fields {
+        paths.add_name_path(p);
+    }
+    paths
+}
+
+pub fn run(global: &GlobalOpts, args: MapArgs) -> Result<ExitCode> {
+    let ctx = context::load(global)?;
+    let selected = context::select_models(&ctx.models, &args.models)?;
+    let mapper = Mapper::new(&ctx.kb, &ctx.models, selected, field_paths(&args));
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs.clone()
+    };
+    let format = match args.format {
+        InputFormat::Auto => Format::Auto,
+        InputFormat::Ndjson => Format::Ndjson,
+        InputFormat::Array => Format::JsonArray,
+    };
+    let mut summary = Summary::new(&ctx.models, mapper.selected());
+    let mut failed_inputs = 0u64;
+    for input in &inputs {
+        if let Err(e) = map_input(&mapper, input, format, &args, &mut summary, &mut out) {
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return Err(e);
+            }
+            if args.strict {
+                return Err(e);
+            }
+            eprintln!("killchain: {e:#}");
+            failed_inputs += 1;
+        }
+    }
+    out.flush()?;
+    match args.summary {
+        SummaryFormat::Text => eprint!("{}", term::summary_text(&summary, failed_inputs, true)),
+        SummaryFormat::Json => {
+            let mut v = serde_json::to_value(&summary)?;
+            v["failed_inputs"] = failed_inputs.into();
+            eprintln!("{v}");
+        }
+        SummaryFormat::None => {}
+    }
+    Ok(if summary.malformed > 0 || failed_inputs > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Map one input. Errors returned here are about the input as a whole
+/// (cannot open, I/O failure, `--strict` and a bad record).
+fn map_input(
+    mapper: &Mapper<'_>,
+    path: &Path,
+    format: Format,
+    args: &MapArgs,
+    summary: &mut Summary,
+    out: &mut impl Write,
+) -> Result<()> {
+    let name = display_name(path);
+    let reader = open_input(path).with_context(|| format!("{name}: cannot open"))?;
+    let file = (path != Path::new("-")).then(|| path.display().to_string());
+    let mut line_buf = Vec::with_capacity(4096);
+    for item in JsonRecords::new(reader, format) {
+        let mut record = match item {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, RecordError::Io { .. }) {
+                    bail!("{name}:{e}");
+                }
+                summary.malformed += 1;
+                if args.strict {
+                    bail!("{name}:{e}");
+                }
+                eprintln!("killchain: {name}:{e}");
+                continue;
+            }
+        };
+        let record_ref = RecordRef {
+            file: file.clone(),
+            line: Some(record.line),
+            index: Some(record.index),
+            record_id: None,
+        };
+        let mapped = mapper.map_record(&record.value, record_ref);
+        for note in &mapped.notes {
+            eprintln!("killchain: {name}:{}: warning: {note}", record.line);
+        }
+        summary.add(&mapped.finding, &mapped.notes);
+        if !record.value.is_object() {
+            summary.not_objects += 1;
+            eprintln!(
+                "killchain: {name}:{}: not a JSON object; passed through unchanged",
+                record.line
+            );
+        }
+        if mapped.finding.is_unmapped() && args.unmapped == UnmappedPolicy::Drop {
+            continue;
+        }
+        enrich(&mut record.value, &mapped.finding);
+        line_buf.clear();
+        serde_json::to_writer(&mut line_buf, &record.value)?;
+        line_buf.push(b'\n');
+        out.write_all(&line_buf)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! One module per subcommand; `run` dispatches.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+mod bench;
+mod completions;
+mod demo;
+mod explain;
+mod kb;
+mod map;
+mod models;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Demo(args) => demo::run(g, args),
+        Command::Map(args) => map::run(g, args),
+        Command::Explain(args) => explain::run(g, args),
+        Command::Kb(cmd) => kb::run(g, cmd),
+        Command::Models(cmd) => models::run(g, cmd),
+        Command::Completions(args) => completions::run(args),
+        Command::Bench(cmd) => bench::run(g, cmd),
+    }
+}

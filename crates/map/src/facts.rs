@@ -1,0 +1,1065 @@
+//! Facts about an alert record besides its ATT&CK references: when it
+//! happened, the entities it touches (hosts, users, IPs, the process, hashes,
+//! domains, URLs), the rule that fired, the product that produced it, and
+//! where it came from (record ID, event code, log file).
+//!
+//! Everything is table-driven: each fact has an ordered list of field paths
+//! covering ECS / Elastic, Windows event logs (Sysmon and Security, as
+//! Winlogbeat, evtx_dump, Zircolite and flat exports spell them), Wazuh,
+//! Splunk CIM / ES notables, Suricata EVE, Zeek, Hayabusa, CrowdStrike and
+//! CloudTrail. For single-valued facts the first path that yields a usable
+//! value wins; list facts collect every distinct value, in table order.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::sync::LazyLock;
+
+use jiff::tz::TimeZone;
+use jiff::{civil, Timestamp};
+use serde_json::Value;
+
+use crate::finding::{Entities, Process, RuleRef};
+use crate::path::{self, HeadId, Heads, Present};
+
+/// Everything [`extract_facts`] finds in one record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordFacts {
+    pub time: Option<Timestamp>,
+    pub entities: Entities,
+    pub rule: Option<RuleRef>,
+    /// `elastic`, `wazuh`, `splunk`, `suricata`, `hayabusa`, `sigma`, `stix`, `ecs`.
+    pub product: Option<String>,
+    pub record_id: Option<String>,
+    pub event_code: Option<String>,
+    pub log_file_path: Option<String>,
+}
+
+/// The facts a path can feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Time,
+    Host,
+    User,
+    SrcIp,
+    DstIp,
+    Pid,
+    EntityId,
+    Executable,
+    CommandLine,
+    ParentExecutable,
+    ParentPid,
+    Hash,
+    Domain,
+    Url,
+    RuleId,
+    RuleName,
+    RuleLevel,
+    RecordId,
+    EventCode,
+    LogPath,
+}
+
+const SLOTS: usize = Slot::LogPath as usize + 1;
+
+/// Extra conditions on a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cond {
+    None,
+    /// Only when the value looks like a file path (Splunk's `source` is
+    /// often `WinEventLog:Security` or a search name).
+    FilePath,
+    /// Only when the record has a `title` (a Sigma rule's `id` is the rule ID).
+    WithTitle,
+    /// Only when the record has no `title` (otherwise `id` is the rule's).
+    WithoutTitle,
+    /// Only when the value is not an IP address (Splunk CIM `dest` is a host
+    /// name or an IP; IPs go to the IP lists).
+    NotIp,
+}
+
+/// A path in the table.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    /// Exactly this path.
+    At(&'static str),
+    /// A Windows event data field, wherever the exporters put it: top level
+    /// (flat exports, Chainsaw-less tools), `winlog.event_data.` (Winlogbeat),
+    /// `Event.EventData.` (evtx_dump / python-evtx JSON), `matches.` (Zircolite).
+    Win(&'static str),
+    /// This path, under a condition.
+    If(&'static str, Cond),
+}
+
+/// Prefixes a [`Src::Win`] field is looked up under, in this order.
+const WIN_PREFIXES: &[&str] = &["", "winlog.event_data.", "Event.EventData.", "matches."];
+
+use Src::{At, If, Win};
+
+/// Fact -> paths, in priority order.
+const TABLE: &[(Slot, &[Src])] = &[
+    (
+        Slot::Time,
+        &[
+            At("@timestamp"),
+            At("timestamp"),
+            At("event.created"),
+            // Splunk: ISO text in REST/JSON exports, epoch seconds in some.
+            At("_time"),
+            At("Event.System.TimeCreated.#attributes.SystemTime"),
+            // PowerShell Get-WinEvent | ConvertTo-Json: "/Date(1709543722481)/".
+            At("TimeCreated"),
+            Win("UtcTime"),
+            // NXLog.
+            At("EventTime"),
+            At("time"),
+            // Zeek: epoch seconds.
+            At("ts"),
+            // CloudTrail.
+            At("eventTime"),
+            // Hayabusa: "2024-03-04 09:15:22.481 +00:00".
+            At("Timestamp"),
+            // Zircolite / flattened evtx.
+            Win("SystemTime"),
+        ],
+    ),
+    (
+        Slot::Host,
+        &[
+            At("host.name"),
+            At("host.hostname"),
+            // Wazuh: the agent is the monitored host.
+            At("agent.name"),
+            At("hostname"),
+            At("Hostname"),
+            At("Computer"),
+            At("computer_name"),
+            At("Event.System.Computer"),
+            At("winlog.computer_name"),
+            At("data.win.system.computer"),
+            At("matches.Computer"),
+            // CrowdStrike, Microsoft Defender.
+            At("ComputerName"),
+            At("DeviceName"),
+            At("dest_host"),
+            // Splunk CIM: a string `host` (ECS `host` is an object: skipped).
+            At("host"),
+            If("dest", Cond::NotIp),
+        ],
+    ),
+    (
+        Slot::User,
+        &[
+            At("user.name"),
+            At("user"),
+            Win("User"),
+            Win("SubjectUserName"),
+            Win("TargetUserName"),
+            // Wazuh's Windows decoder lower-camel-cases event data.
+            At("data.win.eventdata.targetUserName"),
+            At("data.win.eventdata.subjectUserName"),
+            At("data.win.eventdata.user"),
+            At("data.srcuser"),
+            At("data.dstuser"),
+            At("src_user"),
+            At("username"),
+            At("user_name"),
+            At("userName"),
+            At("UserName"),
+            At("AccountName"),
+            At("userIdentity.userName"),
+            At("Details.User"),
+            At("Details.TgtUser"),
+            At("Details.SrcUser"),
+        ],
+    ),
+    (
+        Slot::SrcIp,
+        &[
+            At("source.ip"),
+            At("src_ip"),
+            At("src"),
+            Win("SourceIp"),
+            Win("IpAddress"),
+            At("data.srcip"),
+            At("data.win.eventdata.sourceIp"),
+            At("data.win.eventdata.ipAddress"),
+            // Zeek conn/dns/http logs.
+            At("id.orig_h"),
+            At("client.ip"),
+            At("sourceIPAddress"),
+            At("Details.SrcIP"),
+        ],
+    ),
+    (
+        Slot::DstIp,
+        &[
+            At("destination.ip"),
+            At("dest_ip"),
+            At("dest"),
+            Win("DestinationIp"),
+            At("data.dstip"),
+            At("data.win.eventdata.destinationIp"),
+            At("id.resp_h"),
+            At("server.ip"),
+            At("Details.TgtIP"),
+        ],
+    ),
+    (
+        Slot::Pid,
+        &[
+            At("process.pid"),
+            // 4688: NewProcessId is the new process (hex); ProcessId is its creator.
+            Win("NewProcessId"),
+            Win("ProcessId"),
+            At("data.win.eventdata.processId"),
+            At("process_id"),
+            At("Details.PID"),
+        ],
+    ),
+    (
+        Slot::EntityId,
+        &[
+            At("process.entity_id"),
+            Win("ProcessGuid"),
+            At("data.win.eventdata.processGuid"),
+            At("process_guid"),
+        ],
+    ),
+    (
+        Slot::Executable,
+        &[
+            At("process.executable"),
+            Win("Image"),
+            Win("NewProcessName"),
+            At("data.win.eventdata.image"),
+            At("process_path"),
+            At("ImageFileName"),
+            At("Details.Proc"),
+        ],
+    ),
+    (
+        Slot::CommandLine,
+        &[
+            At("process.command_line"),
+            Win("CommandLine"),
+            At("data.win.eventdata.commandLine"),
+            // Splunk CIM Endpoint.Processes: `process` is the command line.
+            At("process"),
+            At("Details.Cmdline"),
+        ],
+    ),
+    (
+        Slot::ParentExecutable,
+        &[
+            At("process.parent.executable"),
+            Win("ParentImage"),
+            Win("ParentProcessName"),
+            At("data.win.eventdata.parentImage"),
+            At("parent_process_path"),
+        ],
+    ),
+    (
+        Slot::ParentPid,
+        &[
+            At("process.parent.pid"),
+            Win("ParentProcessId"),
+            At("data.win.eventdata.parentProcessId"),
+            At("parent_process_id"),
+            At("Details.ParentPID"),
+        ],
+    ),
+    (
+        Slot::Hash,
+        &[
+            At("file.hash.sha256"),
+            At("file.hash.sha1"),
+            At("file.hash.md5"),
+            At("process.hash.sha256"),
+            At("process.hash.sha1"),
+            At("process.hash.md5"),
+            // Sysmon: "SHA1=..,MD5=..,SHA256=..,IMPHASH=..".
+            Win("Hashes"),
+            At("data.win.eventdata.hashes"),
+            At("Details.Hashes"),
+            // CrowdStrike.
+            At("SHA256HashData"),
+            At("SHA1HashData"),
+            At("MD5HashData"),
+            // Suricata fileinfo.
+            At("fileinfo.sha256"),
+            At("fileinfo.sha1"),
+            At("fileinfo.md5"),
+            // Splunk CIM.
+            At("file_hash"),
+            At("sha256"),
+            At("sha1"),
+            At("md5"),
+        ],
+    ),
+    (
+        Slot::Domain,
+        &[
+            At("dns.question.name"),
+            At("url.domain"),
+            At("destination.domain"),
+            Win("QueryName"),
+            At("data.win.eventdata.queryName"),
+            // Suricata EVE (v2 and v1 dns formats), Zeek dns.log / ssl.log.
+            At("dns.query.rrname"),
+            At("dns.rrname"),
+            At("http.hostname"),
+            At("tls.sni"),
+            At("query"),
+            At("server_name"),
+        ],
+    ),
+    (
+        Slot::Url,
+        &[
+            At("url.full"),
+            At("url.original"),
+            At("url"),
+            At("data.url"),
+        ],
+    ),
+    (
+        Slot::RuleId,
+        &[
+            At("rule.id"),
+            At("kibana.alert.rule.uuid"),
+            At("kibana.alert.rule.rule_id"),
+            At("signal.rule.id"),
+            // Suricata.
+            At("alert.signature_id"),
+            // A Sigma rule (or a Sigma engine's match, e.g. Zircolite).
+            If("id", Cond::WithTitle),
+            At("rule_id"),
+            // Hayabusa super-verbose.
+            At("RuleID"),
+        ],
+    ),
+    (
+        Slot::RuleName,
+        &[
+            At("rule.name"),
+            At("kibana.alert.rule.name"),
+            At("signal.rule.name"),
+            // Wazuh names its rules in `rule.description`.
+            At("rule.description"),
+            At("alert.signature"),
+            At("search_name"),
+            At("title"),
+            At("RuleTitle"),
+            At("signature"),
+            At("rule_name"),
+            At("DetectName"),
+            At("AlertName"),
+        ],
+    ),
+    (
+        Slot::RuleLevel,
+        &[
+            At("rule.level"),
+            At("kibana.alert.severity"),
+            At("signal.rule.severity"),
+            At("alert.severity"),
+            At("level"),
+            At("Level"),
+            At("severity"),
+            At("event.severity"),
+            At("urgency"),
+            // Zircolite.
+            At("rule_level"),
+            At("Severity"),
+        ],
+    ),
+    (
+        Slot::RecordId,
+        &[
+            At("event.id"),
+            At("EventRecordID"),
+            At("Event.System.EventRecordID"),
+            At("winlog.record_id"),
+            // Splunk.
+            At("_cd"),
+            If("id", Cond::WithoutTitle),
+            At("kibana.alert.uuid"),
+            // Suricata.
+            At("flow_id"),
+            // Hayabusa.
+            At("RecordID"),
+            At("data.win.system.eventRecordID"),
+        ],
+    ),
+    (
+        Slot::EventCode,
+        &[
+            At("event.code"),
+            At("EventID"),
+            At("Event.System.EventID"),
+            // evtx_dump when the EventID carries Qualifiers: {"#attributes": .., "#text": 7045}.
+            At("Event.System.EventID.#text"),
+            At("winlog.event_id"),
+            At("data.win.system.eventID"),
+            At("matches.EventID"),
+        ],
+    ),
+    (
+        Slot::LogPath,
+        &[
+            At("log.file.path"),
+            If("source", Cond::FilePath),
+            // Wazuh: the log file, or `EventChannel` / `journald`.
+            At("location"),
+            // Hayabusa, Zircolite.
+            At("EvtxFile"),
+            Win("OriginalLogfile"),
+        ],
+    ),
+];
+
+/// One test for [`PRODUCTS`].
+#[derive(Debug, Clone, Copy)]
+enum Test {
+    /// Something is at this path (objects and flat keys below it count).
+    Exists(&'static str),
+    /// The string at this path equals this value.
+    Eq(&'static str, &'static str),
+    /// A string at this path starts with this prefix.
+    AnyPrefix(&'static str, &'static str),
+}
+
+/// Product -> alternatives, each a list of tests that must all hold. First
+/// product matching wins. Elastic before Wazuh: an Elastic alert raised on
+/// Wazuh data carries both shapes, and Elastic produced it.
+const PRODUCTS: &[(&str, &[&[Test]])] = &[
+    (
+        "elastic",
+        &[
+            &[Test::Exists("kibana.alert")],
+            &[Test::Exists("signal.rule")],
+        ],
+    ),
+    (
+        "wazuh",
+        &[
+            &[Test::Exists("rule.mitre")],
+            &[Test::Exists("agent"), Test::Exists("rule.level")],
+        ],
+    ),
+    (
+        "splunk",
+        &[
+            &[Test::Exists("annotations")],
+            &[Test::Exists("search_name")],
+            &[Test::Exists("_time")],
+        ],
+    ),
+    (
+        "suricata",
+        &[&[Test::Eq("event_type", "alert"), Test::Exists("alert")]],
+    ),
+    ("hayabusa", &[&[Test::Exists("RuleTitle")]]),
+    ("sigma", &[&[Test::AnyPrefix("tags", "attack.")]]),
+    (
+        "stix",
+        &[&[Test::Exists("type"), Test::Exists("spec_version")]],
+    ),
+    ("ecs", &[&[Test::Exists("threat")]]),
+];
+
+/// A compiled path: where to look and which head gates it.
+#[derive(Debug)]
+struct Entry {
+    path: Cow<'static, str>,
+    head: HeadId,
+    cond: Cond,
+}
+
+/// [`TABLE`] with Windows fields expanded and heads registered, built once.
+#[derive(Debug)]
+struct Compiled {
+    heads: Heads,
+    slots: Vec<Vec<Entry>>,
+    title: HeadId,
+}
+
+static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
+    let mut heads = Heads::new();
+    let mut slots: Vec<Vec<Entry>> = (0..SLOTS).map(|_| Vec::new()).collect();
+    for &(slot, srcs) in TABLE {
+        for &src in srcs {
+            let mut push = |path: Cow<'static, str>, cond: Cond| {
+                let head = heads.id(&path);
+                slots[slot as usize].push(Entry { path, head, cond });
+            };
+            match src {
+                At(p) => push(Cow::Borrowed(p), Cond::None),
+                If(p, cond) => push(Cow::Borrowed(p), cond),
+                Win(field) => {
+                    for prefix in WIN_PREFIXES {
+                        let path = if prefix.is_empty() {
+                            Cow::Borrowed(field)
+                        } else {
+                            Cow::Owned(format!("{prefix}{field}"))
+                        };
+                        push(path, Cond::None);
+                    }
+                }
+            }
+        }
+    }
+    let title = heads.id("title");
+    Compiled {
+        heads,
+        slots,
+        title,
+    }
+});
+
+/// Reads facts from one record, with the head gate computed once.
+struct Reader<'r> {
+    record: &'r Value,
+    present: Present,
+    table: &'static Compiled,
+    has_title: bool,
+}
+
+impl<'r> Reader<'r> {
+    fn new(record: &'r Value) -> Self {
+        let table: &'static Compiled = &COMPILED;
+        let present = table.heads.scan(record);
+        let has_title = present.has(table.title) && path::exists(record, "title");
+        Reader {
+            record,
+            present,
+            table,
+            has_title,
+        }
+    }
+
+    /// Calls `f` with each value of the slot's paths, in order, until it breaks.
+    fn each(&self, slot: Slot, f: &mut dyn FnMut(&'r Value) -> ControlFlow<()>) {
+        for e in &self.table.slots[slot as usize] {
+            if !self.present.has(e.head) {
+                continue;
+            }
+            let cond_ok = match e.cond {
+                Cond::WithTitle => self.has_title,
+                Cond::WithoutTitle => !self.has_title,
+                _ => true,
+            };
+            if !cond_ok {
+                continue;
+            }
+            let cond = e.cond;
+            let flow = path::visit(self.record, &e.path, &mut |v| {
+                let value_ok = match (cond, v) {
+                    (Cond::FilePath, Value::String(s)) => looks_like_file_path(s.trim()),
+                    (Cond::NotIp, Value::String(s)) => s.trim().parse::<IpAddr>().is_err(),
+                    (Cond::FilePath | Cond::NotIp, _) => false,
+                    _ => true,
+                };
+                if value_ok {
+                    f(v)
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            if flow.is_break() {
+                return;
+            }
+        }
+    }
+
+    /// The first value of the slot that `parse` accepts.
+    fn first<T>(&self, slot: Slot, parse: impl Fn(&'r Value) -> Option<T>) -> Option<T> {
+        let mut found = None;
+        self.each(slot, &mut |v| match parse(v) {
+            Some(t) => {
+                found = Some(t);
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        });
+        found
+    }
+
+    /// The first usable text (strings, or numbers rendered) of the slot.
+    fn first_text(&self, slot: Slot) -> Option<String> {
+        self.first(slot, |v| {
+            let t = path::scalar_text(v)?;
+            (!is_placeholder(&t)).then(|| t.into_owned())
+        })
+    }
+
+    /// Every distinct accepted string of the slot, in order.
+    fn all_strings(&self, slot: Slot, out: &mut Vec<String>, accept: impl Fn(&str) -> bool) {
+        self.each(slot, &mut |v| {
+            if let Value::String(s) = v {
+                let t = s.trim();
+                if !is_placeholder(t) && accept(t) && !out.iter().any(|o| o == t) {
+                    out.push(t.to_string());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+    }
+}
+
+/// Finds time, entities, rule, product and provenance in `record`.
+pub fn extract_facts(record: &Value) -> RecordFacts {
+    let r = Reader::new(record);
+    let mut e = Entities::default();
+    r.all_strings(Slot::Host, &mut e.hosts, looks_like_host);
+    r.all_strings(Slot::User, &mut e.users, |_| true);
+    r.all_strings(Slot::SrcIp, &mut e.source_ips, is_ip);
+    r.all_strings(Slot::DstIp, &mut e.destination_ips, is_ip);
+    r.each(Slot::Hash, &mut |v| {
+        if let Value::String(s) = v {
+            push_hashes(s, &mut e.file_hashes);
+        }
+        ControlFlow::Continue(())
+    });
+    r.all_strings(Slot::Domain, &mut e.domains, looks_like_domain);
+    r.all_strings(Slot::Url, &mut e.urls, |s| !s.contains(char::is_whitespace));
+
+    let process = Process {
+        pid: r.first(Slot::Pid, parse_pid),
+        entity_id: r.first_text(Slot::EntityId),
+        executable: r.first_text(Slot::Executable),
+        command_line: r.first_text(Slot::CommandLine),
+        parent_executable: r.first_text(Slot::ParentExecutable),
+        parent_pid: r.first(Slot::ParentPid, parse_pid),
+    };
+    e.process = (process != Process::default()).then_some(process);
+
+    let rule = RuleRef {
+        id: r.first_text(Slot::RuleId),
+        name: r.first_text(Slot::RuleName),
+        level: r.first_text(Slot::RuleLevel),
+    };
+
+    RecordFacts {
+        time: r.first(Slot::Time, parse_time),
+        entities: e,
+        rule: (rule != RuleRef::default()).then_some(rule),
+        product: detect_product(record).map(str::to_string),
+        record_id: r.first_text(Slot::RecordId),
+        event_code: r.first_text(Slot::EventCode),
+        log_file_path: r.first_text(Slot::LogPath),
+    }
+}
+
+/// The product that produced `record`, from the shape of its fields.
+pub fn detect_product(record: &Value) -> Option<&'static str> {
+    let holds = |t: &Test| match *t {
+        Test::Exists(p) => path::exists(record, p),
+        Test::Eq(p, want) => path::first_str(record, p).is_some_and(|s| s == want),
+        Test::AnyPrefix(p, prefix) => {
+            let mut hit = false;
+            let _ = path::visit(record, p, &mut |v| {
+                hit = v
+                    .as_str()
+                    .is_some_and(|s| s.trim_start().starts_with(prefix));
+                if hit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            hit
+        }
+    };
+    PRODUCTS
+        .iter()
+        .find(|(_, alternatives)| alternatives.iter().any(|all| all.iter().all(holds)))
+        .map(|&(name, _)| name)
+}
+
+/// Values that mean "no value" in the wild (Windows `-`, Splunk CIM `unknown`).
+fn is_placeholder(s: &str) -> bool {
+    s.is_empty()
+        || ["-", "null", "(null)", "n/a", "unknown"]
+            .iter()
+            .any(|p| s.eq_ignore_ascii_case(p))
+}
+
+fn is_ip(s: &str) -> bool {
+    s.parse::<IpAddr>().is_ok()
+}
+
+fn looks_like_host(s: &str) -> bool {
+    s.len() <= 255 && !s.contains(char::is_whitespace)
+}
+
+fn looks_like_domain(s: &str) -> bool {
+    s.len() <= 255
+        && s.contains('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Absolute Unix or Windows paths (`/var/log/x`, `C:\x`, `\\server\share`).
+fn looks_like_file_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.starts_with('/')
+        || s.starts_with("\\\\")
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && matches!(b[2], b'\\' | b'/'))
+}
+
+/// File hashes from one value: a bare hex digest, or Sysmon's
+/// `ALGO=digest,ALGO=digest` list (import hashes skipped: they identify a
+/// build, not a file).
+fn push_hashes(s: &str, out: &mut Vec<String>) {
+    for part in s.split(',') {
+        let (algo, digest) = match part.split_once('=') {
+            Some((a, d)) => (a.trim(), d.trim()),
+            None => ("", part.trim()),
+        };
+        if algo.eq_ignore_ascii_case("IMPHASH") {
+            continue;
+        }
+        let hex = digest.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex
+            && matches!(digest.len(), 32 | 40 | 64 | 96 | 128)
+            && !out.iter().any(|o| o == digest)
+        {
+            out.push(digest.to_string());
+        }
+    }
+}
+
+/// A process ID: a number, a decimal string, or a `0x` hex string (Security 4688).
+fn parse_pid(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => s.parse().ok(),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Event times before this many seconds since the epoch (1973) are taken as
+/// not-a-timestamp: durations and counters also live in fields named `time`.
+const MIN_EPOCH_SECONDS: i128 = 100_000_000;
+
+/// A timestamp from a JSON value: epoch numbers (seconds, or milli/micro/
+/// nanoseconds by magnitude) or text (see [`parse_time_str`]).
+pub fn parse_time(v: &Value) -> Option<Timestamp> {
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => epoch(i128::from(i), 0),
+            None => {
+                let f = n.as_f64()?;
+                if !f.is_finite() || f.abs() >= 1e20 {
+                    return None;
+                }
+                // Truncation intended: the fraction is carried separately.
+                let whole = f.trunc() as i128;
+                let frac = (f.fract().abs() * 1e9).round() as i128;
+                epoch(whole, frac)
+            }
+        },
+        Value::String(s) => parse_time_str(s),
+        _ => None,
+    }
+}
+
+/// A timestamp from text: RFC 3339 / ISO 8601 with an offset (`Z`, `+00:00`,
+/// `+0000`), with a space before the offset (Hayabusa), without an offset
+/// (taken as UTC: Sysmon `UtcTime`, naive exports), epoch numbers as text
+/// (Splunk `_time`), and .NET `/Date(ms)/`.
+pub fn parse_time_str(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    let first = *s.as_bytes().first()?;
+    if first.is_ascii_digit() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if whole.len() > 20 || frac.contains('.') {
+            return None;
+        }
+        let whole: i128 = whole.parse().ok()?;
+        // Fraction of the unit, in billionths.
+        let mut nanos: i128 = 0;
+        for (i, b) in frac.bytes().take(9).enumerate() {
+            nanos += i128::from(b - b'0') * 10_i128.pow(8 - i as u32);
+        }
+        return epoch(whole, nanos);
+    }
+    if let Some(rest) = s.strip_prefix("/Date(") {
+        let end = rest
+            .char_indices()
+            .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+            .map_or(rest.len(), |(i, _)| i);
+        let ms: i64 = rest[..end].parse().ok()?;
+        return Timestamp::from_millisecond(ms).ok();
+    }
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Some(t);
+    }
+    // "2024-03-04 09:15:22.481 +09:00": drop the space before the offset.
+    if let Some(i) = s.rfind(' ') {
+        let tail = &s[i + 1..];
+        if i >= 10 && (tail.starts_with('+') || tail.starts_with('-')) {
+            if let Ok(t) = format!("{}{}", &s[..i], tail).parse::<Timestamp>() {
+                return Some(t);
+            }
+        }
+    }
+    // No offset at all: UTC. (Only reached when there is no parseable
+    // offset, so the civil parser is not silently dropping one.)
+    let dt: civil::DateTime = s.parse().ok()?;
+    Some(dt.to_zoned(TimeZone::UTC).ok()?.timestamp())
+}
+
+/// `whole` units plus `frac` billionths of a unit since the epoch; the unit
+/// is seconds, or milli/micro/nanoseconds when the number is too large to be
+/// seconds (past year 5138).
+fn epoch(whole: i128, frac: i128) -> Option<Timestamp> {
+    let unit_nanos: i128 = match whole.abs() {
+        n if n >= 100_000_000_000_000_000 => 1,
+        n if n >= 100_000_000_000_000 => 1_000,
+        n if n >= 100_000_000_000 => 1_000_000,
+        _ => 1_000_000_000,
+    };
+    let nanos = whole.checked_mul(unit_nanos)? + frac * unit_nanos / 1_000_000_000;
+    if nanos < MIN_EPOCH_SECONDS * 1_000_000_000 {
+        return None;
+    }
+    Timestamp::from_nanosecond(nanos).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn time_formats() {
+        let want = ts("2024-03-04T09:15:22.481Z");
+        for s in [
+            "2024-03-04T09:15:22.481Z",
+            "2024-03-04T09:15:22.481+00:00",
+            "2024-03-04T09:15:22.481+0000",
+            "2024-03-04T10:15:22.481+01:00",
+            "2024-03-04 09:15:22.481",
+            "2024-03-04T09:15:22.481",
+            "2024-03-04 09:15:22.481 +00:00",
+            "2024-03-04 18:15:22.481 +09:00",
+            "1709543722.481",
+            "1709543722481",
+            "/Date(1709543722481)/",
+            " 2024-03-04T09:15:22.481Z ",
+        ] {
+            assert_eq!(parse_time_str(s), Some(want), "{s:?}");
+        }
+        assert_eq!(parse_time(&json!(1709543722481_i64)), Some(want));
+        assert_eq!(
+            parse_time(&json!(1709543722)),
+            Some(ts("2024-03-04T09:15:22Z"))
+        );
+        assert_eq!(
+            parse_time(&json!("1709543722")),
+            Some(ts("2024-03-04T09:15:22Z"))
+        );
+        // Zeek: float seconds (f64 precision: within a microsecond).
+        let zeek = parse_time(&json!(1709543722.481234)).unwrap();
+        let diff = zeek.as_nanosecond() - ts("2024-03-04T09:15:22.481234Z").as_nanosecond();
+        assert!(diff.abs() < 1_000, "{zeek}");
+        assert_eq!(
+            parse_time(&json!(1709543722481234_i64)),
+            Some(ts("2024-03-04T09:15:22.481234Z"))
+        );
+        assert_eq!(
+            parse_time_str("2024-03-04T09:15:21.9876543Z"),
+            Some(ts("2024-03-04T09:15:21.9876543Z"))
+        );
+        for bad in [
+            "",
+            "-",
+            "5ms",
+            "yesterday",
+            "0",
+            "12",
+            "1.2.3",
+            "2024-13-45T00:00:00Z",
+            "Mon Mar 4",
+        ] {
+            assert_eq!(parse_time_str(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_time(&json!(0.25)), None);
+        assert_eq!(parse_time(&json!(true)), None);
+    }
+
+    #[test]
+    fn time_priority_skips_unparseable() {
+        let v = json!({"@timestamp": "garbage", "timestamp": "2024-03-04T09:15:22Z", "time": 1});
+        assert_eq!(extract_facts(&v).time, Some(ts("2024-03-04T09:15:22Z")));
+        let v = json!({"Event": {"System": {"TimeCreated": {"#attributes": {"SystemTime": "2024-03-04T09:15:22.1234567Z"}}}}});
+        assert_eq!(
+            extract_facts(&v).time,
+            Some(ts("2024-03-04T09:15:22.1234567Z"))
+        );
+    }
+
+    #[test]
+    fn hashes() {
+        let mut out = Vec::new();
+        push_hashes(
+            "SHA1=5A1A2E9B5C3F7D6E8A9B0C1D2E3F4A5B6C7D8E9F,MD5=0123456789ABCDEF0123456789ABCDEF,IMPHASH=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &mut out,
+        );
+        push_hashes("0123456789ABCDEF0123456789ABCDEF", &mut out);
+        push_hashes("not-a-hash", &mut out);
+        assert_eq!(
+            out,
+            vec![
+                "5A1A2E9B5C3F7D6E8A9B0C1D2E3F4A5B6C7D8E9F",
+                "0123456789ABCDEF0123456789ABCDEF"
+            ]
+        );
+    }
+
+    #[test]
+    fn pids() {
+        assert_eq!(parse_pid(&json!(4412)), Some(4412));
+        assert_eq!(parse_pid(&json!("4412")), Some(4412));
+        assert_eq!(parse_pid(&json!("0x1a2c")), Some(0x1a2c));
+        assert_eq!(parse_pid(&json!("-")), None);
+        assert_eq!(parse_pid(&json!(-1)), None);
+    }
+
+    #[test]
+    fn conditions_on_id_source_and_dest() {
+        let sigma = json!({"title": "Mimikatz", "id": "0d894093-71bc-43c3-8c4d-ecfa28dcadcb"});
+        let f = extract_facts(&sigma);
+        assert_eq!(
+            f.rule.and_then(|r| r.id).as_deref(),
+            Some("0d894093-71bc-43c3-8c4d-ecfa28dcadcb")
+        );
+        assert_eq!(f.record_id, None);
+
+        let other = json!({"id": 42, "source": "WinEventLog:Security", "dest": "ws-0042"});
+        let f = extract_facts(&other);
+        assert_eq!(f.rule, None);
+        assert_eq!(f.record_id.as_deref(), Some("42"));
+        assert_eq!(f.log_file_path, None);
+        assert_eq!(f.entities.hosts, vec!["ws-0042"]);
+        assert!(f.entities.destination_ips.is_empty());
+
+        let f = extract_facts(&json!({"source": "/var/log/secure", "dest": "10.0.0.5"}));
+        assert_eq!(f.log_file_path.as_deref(), Some("/var/log/secure"));
+        assert!(f.entities.hosts.is_empty());
+        assert_eq!(f.entities.destination_ips, vec!["10.0.0.5"]);
+        let f = extract_facts(&json!({"source": "C:\\Logs\\Security.evtx"}));
+        assert_eq!(f.log_file_path.as_deref(), Some("C:\\Logs\\Security.evtx"));
+        // ECS `source` is an object: never a log path.
+        assert_eq!(
+            extract_facts(&json!({"source": {"ip": "1.2.3.4"}})).log_file_path,
+            None
+        );
+    }
+
+    #[test]
+    fn placeholders_and_invalid_ips_skipped() {
+        let v = json!({
+            "SubjectUserName": "-", "TargetUserName": "bob", "user": "unknown",
+            "IpAddress": "-", "src_ip": "not-an-ip", "src": "::ffff:10.0.0.7",
+            "host": {"name": "h1"}, "hostname": "h1"
+        });
+        let f = extract_facts(&v);
+        assert_eq!(f.entities.users, vec!["bob"]);
+        assert_eq!(f.entities.source_ips, vec!["::ffff:10.0.0.7"]);
+        assert_eq!(f.entities.hosts, vec!["h1"]);
+    }
+
+    #[test]
+    fn windows_event_data_containers() {
+        let v = json!({"Event": {
+            "System": {"Computer": "DC01", "EventID": {"#attributes": {"Qualifiers": 16384}, "#text": 7045}, "EventRecordID": 991},
+            "EventData": {"SubjectUserName": "alice", "NewProcessName": "C:\\x.exe", "NewProcessId": "0x10", "ParentProcessName": "C:\\p.exe"}
+        }});
+        let f = extract_facts(&v);
+        assert_eq!(f.entities.hosts, vec!["DC01"]);
+        assert_eq!(f.entities.users, vec!["alice"]);
+        assert_eq!(f.event_code.as_deref(), Some("7045"));
+        assert_eq!(f.record_id.as_deref(), Some("991"));
+        let p = f.entities.process.unwrap();
+        assert_eq!(
+            (p.pid, p.executable.as_deref()),
+            (Some(16), Some("C:\\x.exe"))
+        );
+        assert_eq!(p.parent_executable.as_deref(), Some("C:\\p.exe"));
+    }
+
+    #[test]
+    fn products() {
+        assert_eq!(
+            detect_product(&json!({"kibana.alert.uuid": "x", "rule": {"mitre": {}}})),
+            Some("elastic")
+        );
+        assert_eq!(
+            detect_product(&json!({"signal": {"rule": {"id": "x"}}})),
+            Some("elastic")
+        );
+        assert_eq!(
+            detect_product(&json!({"rule": {"mitre": {"id": []}}})),
+            Some("wazuh")
+        );
+        assert_eq!(
+            detect_product(&json!({"agent": {"id": "001"}, "rule": {"level": 3}})),
+            Some("wazuh")
+        );
+        assert_eq!(
+            detect_product(&json!({"agent": {"id": "001"}, "rule": {"name": "x"}})),
+            None
+        );
+        assert_eq!(detect_product(&json!({"_time": "1"})), Some("splunk"));
+        assert_eq!(
+            detect_product(&json!({"event_type": "alert", "alert": {}})),
+            Some("suricata")
+        );
+        assert_eq!(
+            detect_product(&json!({"event_type": "dns", "alert": {}})),
+            None
+        );
+        assert_eq!(detect_product(&json!({"RuleTitle": "x"})), Some("hayabusa"));
+        assert_eq!(
+            detect_product(&json!({"tags": ["windows", "attack.t1059"]})),
+            Some("sigma")
+        );
+        assert_eq!(detect_product(&json!({"tags": ["windows"]})), None);
+        assert_eq!(
+            detect_product(&json!({"type": "indicator", "spec_version": "2.1"})),
+            Some("stix")
+        );
+        assert_eq!(
+            detect_product(&json!({"threat.technique.id": "T1059"})),
+            Some("ecs")
+        );
+        assert_eq!(detect_product(&json!({})), None);
+    }
+
+    #[test]
+    fn empty_record_gives_nothing() {
+        assert_eq!(extract_facts(&json!({})), RecordFacts::default());
+        assert_eq!(extract_facts(&json!("x")), RecordFacts::default());
+    }
+}
