@@ -446,8 +446,8 @@ impl ModelSet {
                                 phase,
                                 tactic: None,
                                 rationale: format!(
-                                    "{} {} -> {}{}: {}",
-                                    t.id, t.name, m.phases[phase].id, via, rule.rationale
+                                    "{}{} -> {}: {}",
+                                    t.id, via, m.phases[phase].id, rule.rationale
                                 ),
                             })
                             .collect();
@@ -456,7 +456,7 @@ impl ModelSet {
                         .into_iter()
                         .flat_map(|tac| tactic_table[tac].iter().cloned())
                         .map(|mut a| {
-                            a.rationale = format!("{} {} via {}", t.id, t.name, a.rationale);
+                            a.rationale = format!("{} via {}", t.id, a.rationale);
                             a
                         })
                         .collect()

@@ -1101,6 +1101,38 @@ mod tests {
     }
 
     #[test]
+    fn flat_ecs_threat_keys() {
+        let v = json!({
+            "threat.framework": "MITRE ATT&CK",
+            "threat.tactic.id": ["TA0005"],
+            "threat.technique.id": ["T1027"],
+            "threat.technique.subtechnique.id": ["T1027.010"]
+        });
+        let r = refs(&v, &FieldPaths::default());
+        let got: Vec<_> = r
+            .iter()
+            .map(|r| (r.field.as_str(), r.raw.as_str(), r.dialect))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("threat.tactic.id", "TA0005", Dialect::Ecs),
+                ("threat.technique.id", "T1027", Dialect::Ecs),
+                (
+                    "threat.technique.subtechnique.id",
+                    "T1027.010",
+                    Dialect::Ecs
+                ),
+            ]
+        );
+        // Mixed: a `threat` object with dotted keys inside.
+        let v = json!({"threat": {"technique.id": "T1027", "tactic": {"name": "Defense Evasion"}}});
+        let r = refs(&v, &FieldPaths::default());
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].value, RefValue::TacticName("Defense Evasion".into()));
+    }
+
+    #[test]
     fn legacy_signal_and_exported_rule() {
         let v = json!({"signal": {"rule": {"threat": [{"framework": "MITRE ATT&CK",
             "tactic": {"id": "TA0003", "name": "Persistence"},
