@@ -12,6 +12,7 @@ mod context;
 mod term;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let args = cli::Cli::parse();
     match commands::run(args) {
         Ok(code) => code,
@@ -25,5 +26,17 @@ fn main() -> ExitCode {
             eprintln!("killchain: error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `killchain ... | head` would make every print
+/// fail (and `println!` panic). Restore the default: the process ends quietly
+/// when the reader goes away, like any Unix filter.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; only
+    // resets a signal disposition to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -278,7 +278,7 @@ impl Model {
             .collect();
         Model {
             id: "attack".into(),
-            name: format!("MITRE ATT&CK tactics (v{})", kb.meta().version),
+            name: "MITRE ATT&CK tactics".into(),
             reference: Some("https://attack.mitre.org/tactics/enterprise/".into()),
             phases,
             groups: Vec::new(),

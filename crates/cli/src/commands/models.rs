@@ -106,7 +106,7 @@ pub fn run(global: &GlobalOpts, cmd: ModelsCommand) -> Result<ExitCode> {
                 let name = kb
                     .tactic_by_token(&r.tactic)
                     .map(|i| kb.tactic(i).name.clone())
-                    .unwrap_or_else(|| "(not in this ATT&CK release)".into());
+                    .unwrap_or_else(|| format!("(not in v{})", kb.meta().version));
                 let phases: Vec<&str> = r.phases.iter().map(|&p| m.phases[p].id.as_str()).collect();
                 println!(
                     "  {:<7} {:<22} -> {:<28} {}",
@@ -124,7 +124,7 @@ pub fn run(global: &GlobalOpts, cmd: ModelsCommand) -> Result<ExitCode> {
                     let name = kb
                         .technique_by_id(&r.technique)
                         .map(|(i, _)| kb.technique(i).name.clone())
-                        .unwrap_or_else(|| "(not in this ATT&CK release)".into());
+                        .unwrap_or_else(|| format!("(not in v{})", kb.meta().version));
                     let phases: Vec<&str> =
                         r.phases.iter().map(|&p| m.phases[p].id.as_str()).collect();
                     println!(
