@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::path::{self, HeadId, Heads, Present};
+use crate::path::{self, EntryMasks, HeadId, Heads, Present, LIVE_CAP};
 
 /// The family of fields a reference was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -326,6 +326,12 @@ pub struct FieldPaths {
     /// Custom paths, probed first (the user's intent wins ties in dedup).
     custom: Vec<Probe>,
     builtin: Vec<Probe>,
+    /// Probe order, derived from the above by [`FieldPaths::reindex`]:
+    /// explicit probes, then the rule-name ones (a last resort), each
+    /// custom before built-in; `n_main` explicit ones.
+    order: Vec<Probe>,
+    n_main: usize,
+    masks: EntryMasks,
 }
 
 impl Default for FieldPaths {
@@ -337,11 +343,16 @@ impl Default for FieldPaths {
                 Probe::new(&mut heads, Cow::Borrowed(p), kind, dialect, conf)
             })
             .collect();
-        FieldPaths {
+        let mut paths = FieldPaths {
             heads,
             custom: Vec::new(),
             builtin,
-        }
+            order: Vec::new(),
+            n_main: 0,
+            masks: EntryMasks::default(),
+        };
+        paths.reindex();
+        paths
     }
 }
 
@@ -353,16 +364,15 @@ impl FieldPaths {
 
     /// No paths at all; add custom ones.
     pub fn empty() -> Self {
-        FieldPaths {
-            heads: Heads::new(),
-            custom: Vec::new(),
-            builtin: Vec::new(),
-        }
+        let mut paths = Self::default();
+        paths.only_custom();
+        paths
     }
 
     /// Drops the built-in dialects, keeping custom paths.
     pub fn only_custom(&mut self) -> &mut Self {
         self.builtin.clear();
+        self.reindex();
         self
     }
 
@@ -398,16 +408,23 @@ impl FieldPaths {
                 confidence,
             );
             self.custom.push(probe);
+            self.reindex();
         }
         self
     }
 
+    fn reindex(&mut self) {
+        let all = || self.custom.iter().chain(&self.builtin);
+        let main = all().filter(|p| p.kind != Kind::Name);
+        let names = all().filter(|p| p.kind == Kind::Name);
+        self.order = main.chain(names).cloned().collect();
+        self.n_main = all().filter(|p| p.kind != Kind::Name).count();
+        self.masks = EntryMasks::new(self.order.iter().map(|p| p.head));
+    }
+
     /// Every path probed, with its dialect, in probe order (for help texts and docs).
     pub fn paths(&self) -> impl Iterator<Item = (Dialect, &str)> + '_ {
-        self.custom
-            .iter()
-            .chain(&self.builtin)
-            .map(|p| (p.dialect, p.path.as_ref()))
+        self.order.iter().map(|p| (p.dialect, p.path.as_ref()))
     }
 }
 
@@ -416,18 +433,24 @@ impl FieldPaths {
 /// only when nothing else was found.
 pub fn extract_references(record: &Value, paths: &FieldPaths, out: &mut Vec<Reference>) {
     let present = paths.heads.scan(record);
+    let live = paths.masks.live(&present);
     let mut sink = Sink {
         start: out.len(),
         out,
     };
-    let probes = || paths.custom.iter().chain(&paths.builtin);
-    for probe in probes().filter(|p| p.kind != Kind::Name) {
-        run_probe(record, probe, &present, &mut sink);
-    }
-    if sink.out.len() == sink.start {
-        for probe in probes().filter(|p| p.kind == Kind::Name) {
-            run_probe(record, probe, &present, &mut sink);
+    let run = |range: std::ops::Range<usize>, sink: &mut Sink<'_>| {
+        let _ = live.each_in(range.start, range.end, |i| {
+            run_probe(record, &paths.order[i], &present, sink);
+            ControlFlow::Continue(())
+        });
+        // Probes past the live mask (only with very many custom paths).
+        for probe in &paths.order[LIVE_CAP.max(range.start).min(range.end)..range.end] {
+            run_probe(record, probe, &present, sink);
         }
+    };
+    run(0..paths.n_main, &mut sink);
+    if sink.out.len() == sink.start {
+        run(paths.n_main..paths.order.len(), &mut sink);
     }
 }
 
@@ -441,7 +464,7 @@ impl Sink<'_> {
     fn push(&mut self, value: RefValue, field: &str, raw: &str, probe: &Probe) {
         if self.out[self.start..]
             .iter()
-            .any(|r| r.field == field && r.value == value)
+            .any(|r| r.value == value && r.field == field)
         {
             return;
         }
@@ -455,14 +478,14 @@ impl Sink<'_> {
     }
 }
 
-fn run_probe(record: &Value, probe: &Probe, present: &Present, sink: &mut Sink<'_>) {
+fn run_probe(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut Sink<'_>) {
     if !present.has(probe.head) {
         return;
     }
     if probe.kind == Kind::Threat {
-        return run_threat(record, probe, sink);
+        return run_threat(record, probe, present, sink);
     }
-    let _ = path::visit(record, &probe.path, &mut |v| {
+    let _ = present.visit(record, probe.head, &probe.path, &mut |v| {
         match probe.kind {
             Kind::KillChainPhases => read_kill_chain_phase(v, probe, sink),
             Kind::ExternalRefs => read_external_ref(v, probe, sink),
@@ -481,9 +504,9 @@ fn run_probe(record: &Value, probe: &Probe, present: &Present, sink: &mut Sink<'
 /// mappings, whose tactic names overlap ATT&CK's). When the record has no
 /// `threat` object but flat keys (`"threat.technique.id": [..]`), the
 /// sub-fields are looked up from the record directly.
-fn run_threat(record: &Value, probe: &Probe, sink: &mut Sink<'_>) {
+fn run_threat(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut Sink<'_>) {
     let mut containers = 0usize;
-    let _ = path::visit(record, &probe.path, &mut |v| {
+    let _ = present.visit(record, probe.head, &probe.path, &mut |v| {
         if let Value::Object(obj) = v {
             containers += 1;
             let framework_ok = match obj.get("framework") {
@@ -688,7 +711,14 @@ fn truncate(s: &str, max: usize) -> &str {
 /// `TA0002`, `G0016`, `S0002`. Returns the normalised (upper-case, `.`-separated) form.
 pub fn parse_attack_id(s: &str) -> Option<RefValue> {
     let mut s = s.trim();
-    if let Some(i) = s.find("attack.mitre.org/") {
+    // IDs are at most 16 bytes even with an `attack.` prefix; only longer
+    // strings can be URLs (and searching every token is measurable).
+    if s.len() > 16 {
+        // Only URLs are worth searching (tactic names often run past 16 bytes).
+        if !starts_with_ignore_case(s, "http") && !starts_with_ignore_case(s, "attack.mitre.org") {
+            return None;
+        }
+        let i = s.find("attack.mitre.org/")?;
         s = &s[i..];
         let after = ["/techniques/", "/tactics/", "/groups/", "/software/"]
             .iter()
@@ -704,16 +734,21 @@ pub fn parse_attack_id(s: &str) -> Option<RefValue> {
     let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
     // Every branch below has checked the bytes it slices are ASCII, so the
     // string slices fall on char boundaries.
+    let id = |parts: &[&str]| {
+        let mut out = String::with_capacity(9);
+        parts.iter().for_each(|p| out.push_str(p));
+        out
+    };
     match (b.len(), b.first().map(u8::to_ascii_uppercase)) {
-        (5, Some(b'T')) if digits(&b[1..]) => Some(RefValue::Technique(format!("T{}", &s[1..]))),
+        (5, Some(b'T')) if digits(&b[1..]) => Some(RefValue::Technique(id(&["T", &s[1..]]))),
         (9, Some(b'T')) if digits(&b[1..5]) && matches!(b[5], b'.' | b'/') && digits(&b[6..]) => {
-            Some(RefValue::Technique(format!("T{}.{}", &s[1..5], &s[6..])))
+            Some(RefValue::Technique(id(&["T", &s[1..5], ".", &s[6..]])))
         }
         (6, Some(b'T')) if b[1].eq_ignore_ascii_case(&b'A') && digits(&b[2..]) => {
-            Some(RefValue::TacticId(format!("TA{}", &s[2..])))
+            Some(RefValue::TacticId(id(&["TA", &s[2..]])))
         }
-        (5, Some(b'G')) if digits(&b[1..]) => Some(RefValue::Group(format!("G{}", &s[1..]))),
-        (5, Some(b'S')) if digits(&b[1..]) => Some(RefValue::Software(format!("S{}", &s[1..]))),
+        (5, Some(b'G')) if digits(&b[1..]) => Some(RefValue::Group(id(&["G", &s[1..]]))),
+        (5, Some(b'S')) if digits(&b[1..]) => Some(RefValue::Software(id(&["S", &s[1..]]))),
         _ => None,
     }
 }

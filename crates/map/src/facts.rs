@@ -20,7 +20,7 @@ use jiff::{civil, Timestamp};
 use serde_json::Value;
 
 use crate::finding::{Entities, Process, RuleRef};
-use crate::path::{self, HeadId, Heads, Present};
+use crate::path::{self, EntryMasks, HeadId, Heads, Live, Present, LIVE_CAP};
 
 /// Everything [`extract_facts`] finds in one record.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -430,6 +430,14 @@ enum Test {
     AnyPrefix(&'static str, &'static str),
 }
 
+impl Test {
+    fn path(self) -> &'static str {
+        match self {
+            Test::Exists(p) | Test::Eq(p, _) | Test::AnyPrefix(p, _) => p,
+        }
+    }
+}
+
 /// Product -> alternatives, each a list of tests that must all hold. First
 /// product matching wins. Elastic before Wazuh: an Elastic alert raised on
 /// Wazuh data carries both shapes, and Elastic produced it.
@@ -477,22 +485,35 @@ struct Entry {
     cond: Cond,
 }
 
-/// [`TABLE`] with Windows fields expanded and heads registered, built once.
+/// A product's alternatives, each a list of (test, head of its path) that must all hold.
+type Alternatives = Vec<Vec<(Test, HeadId)>>;
+
+/// [`TABLE`] with Windows fields expanded and heads registered, and
+/// [`PRODUCTS`] with their heads, built once.
 #[derive(Debug)]
 struct Compiled {
     heads: Heads,
-    slots: Vec<Vec<Entry>>,
+    /// Every slot's entries, slot after slot, each slot in priority order.
+    entries: Vec<Entry>,
+    /// Slot -> its range in `entries`.
+    ranges: Vec<(usize, usize)>,
+    /// Entries under each head: a record's live entries are the union over
+    /// its heads, so most of the ~200 entries are never looked at.
+    masks: EntryMasks,
+    products: Vec<(&'static str, Alternatives)>,
     title: HeadId,
 }
 
 static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     let mut heads = Heads::new();
-    let mut slots: Vec<Vec<Entry>> = (0..SLOTS).map(|_| Vec::new()).collect();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut ranges = vec![(0, 0); SLOTS];
     for &(slot, srcs) in TABLE {
+        let start = entries.len();
         for &src in srcs {
             let mut push = |path: Cow<'static, str>, cond: Cond| {
                 let head = heads.id(&path);
-                slots[slot as usize].push(Entry { path, head, cond });
+                entries.push(Entry { path, head, cond });
             };
             match src {
                 At(p) => push(Cow::Borrowed(p), Cond::None),
@@ -509,11 +530,26 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
                 }
             }
         }
+        ranges[slot as usize] = (start, entries.len());
     }
+    let products = PRODUCTS
+        .iter()
+        .map(|&(name, alternatives)| {
+            let alternatives = alternatives
+                .iter()
+                .map(|all| all.iter().map(|&t| (t, heads.id(t.path()))).collect())
+                .collect();
+            (name, alternatives)
+        })
+        .collect();
     let title = heads.id("title");
+    let masks = EntryMasks::new(entries.iter().map(|e| e.head));
     Compiled {
         heads,
-        slots,
+        entries,
+        ranges,
+        masks,
+        products,
         title,
     }
 });
@@ -521,8 +557,9 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
 /// Reads facts from one record, with the head gate computed once.
 struct Reader<'r> {
     record: &'r Value,
-    present: Present,
+    present: Present<'r>,
     table: &'static Compiled,
+    live: Live,
     has_title: bool,
 }
 
@@ -530,47 +567,57 @@ impl<'r> Reader<'r> {
     fn new(record: &'r Value) -> Self {
         let table: &'static Compiled = &COMPILED;
         let present = table.heads.scan(record);
-        let has_title = present.has(table.title) && path::exists(record, "title");
+        let live = table.masks.live(&present);
+        let has_title = present.exists(record, table.title, "title");
         Reader {
             record,
             present,
             table,
+            live,
             has_title,
         }
     }
 
     /// Calls `f` with each value of the slot's paths, in order, until it breaks.
     fn each(&self, slot: Slot, f: &mut dyn FnMut(&'r Value) -> ControlFlow<()>) {
-        for e in &self.table.slots[slot as usize] {
-            if !self.present.has(e.head) {
-                continue;
-            }
-            let cond_ok = match e.cond {
-                Cond::WithTitle => self.has_title,
-                Cond::WithoutTitle => !self.has_title,
-                _ => true,
-            };
-            if !cond_ok {
-                continue;
-            }
-            let cond = e.cond;
-            let flow = path::visit(self.record, &e.path, &mut |v| {
-                let value_ok = match (cond, v) {
-                    (Cond::FilePath, Value::String(s)) => looks_like_file_path(s.trim()),
-                    (Cond::NotIp, Value::String(s)) => s.trim().parse::<IpAddr>().is_err(),
-                    (Cond::FilePath | Cond::NotIp, _) => false,
-                    _ => true,
-                };
-                if value_ok {
-                    f(v)
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
-            if flow.is_break() {
+        let (start, end) = self.table.ranges[slot as usize];
+        let flow = self
+            .live
+            .each_in(start, end, |i| self.probe(&self.table.entries[i], f));
+        if flow.is_break() {
+            return;
+        }
+        // Entries past the live mask (only if the table outgrows it).
+        for e in &self.table.entries[LIVE_CAP.max(start).min(end)..end] {
+            if self.present.has(e.head) && self.probe(e, f).is_break() {
                 return;
             }
         }
+    }
+
+    fn probe(&self, e: &Entry, f: &mut dyn FnMut(&'r Value) -> ControlFlow<()>) -> ControlFlow<()> {
+        let cond = e.cond;
+        let cond_ok = match cond {
+            Cond::WithTitle => self.has_title,
+            Cond::WithoutTitle => !self.has_title,
+            _ => true,
+        };
+        if !cond_ok {
+            return ControlFlow::Continue(());
+        }
+        self.present.visit(self.record, e.head, &e.path, &mut |v| {
+            let value_ok = match (cond, v) {
+                (Cond::FilePath, Value::String(s)) => looks_like_file_path(s.trim()),
+                (Cond::NotIp, Value::String(s)) => s.trim().parse::<IpAddr>().is_err(),
+                (Cond::FilePath | Cond::NotIp, _) => false,
+                _ => true,
+            };
+            if value_ok {
+                f(v)
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
     }
 
     /// The first value of the slot that `parse` accepts.
@@ -645,7 +692,7 @@ pub fn extract_facts(record: &Value) -> RecordFacts {
         time: r.first(Slot::Time, parse_time),
         entities: e,
         rule: (rule != RuleRef::default()).then_some(rule),
-        product: detect_product(record).map(str::to_string),
+        product: r.product().map(str::to_string),
         record_id: r.first_text(Slot::RecordId),
         event_code: r.first_text(Slot::EventCode),
         log_file_path: r.first_text(Slot::LogPath),
@@ -654,28 +701,51 @@ pub fn extract_facts(record: &Value) -> RecordFacts {
 
 /// The product that produced `record`, from the shape of its fields.
 pub fn detect_product(record: &Value) -> Option<&'static str> {
-    let holds = |t: &Test| match *t {
-        Test::Exists(p) => path::exists(record, p),
-        Test::Eq(p, want) => path::first_str(record, p).is_some_and(|s| s == want),
-        Test::AnyPrefix(p, prefix) => {
-            let mut hit = false;
-            let _ = path::visit(record, p, &mut |v| {
-                hit = v
-                    .as_str()
-                    .is_some_and(|s| s.trim_start().starts_with(prefix));
-                if hit {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
+    Reader::new(record).product()
+}
+
+impl Reader<'_> {
+    fn product(&self) -> Option<&'static str> {
+        let holds = |&(t, head): &(Test, HeadId)| {
+            if !self.present.has(head) {
+                return false;
+            }
+            match t {
+                Test::Exists(p) => path::exists(self.record, p),
+                Test::Eq(p, want) => {
+                    let mut hit = false;
+                    let _ = self.present.visit(self.record, head, p, &mut |v| {
+                        hit = v.as_str() == Some(want);
+                        if hit {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    });
+                    hit
                 }
-            });
-            hit
-        }
-    };
-    PRODUCTS
-        .iter()
-        .find(|(_, alternatives)| alternatives.iter().any(|all| all.iter().all(holds)))
-        .map(|&(name, _)| name)
+                Test::AnyPrefix(p, prefix) => {
+                    let mut hit = false;
+                    let _ = self.present.visit(self.record, head, p, &mut |v| {
+                        hit = v
+                            .as_str()
+                            .is_some_and(|s| s.trim_start().starts_with(prefix));
+                        if hit {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    });
+                    hit
+                }
+            }
+        };
+        self.table
+            .products
+            .iter()
+            .find(|(_, alternatives)| alternatives.iter().any(|all| all.iter().all(holds)))
+            .map(|&(name, _)| name)
+    }
 }
 
 /// Values that mean "no value" in the wild (Windows `-`, Splunk CIM `unknown`).
@@ -807,22 +877,34 @@ pub fn parse_time_str(s: &str) -> Option<Timestamp> {
     if !first.is_ascii_digit() {
         return None;
     }
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Some(t);
-    }
-    // "2024-03-04 09:15:22.481 +09:00": drop the space before the offset.
-    if let Some(i) = s.rfind(' ') {
-        let tail = &s[i + 1..];
-        if i >= 10 && (tail.starts_with('+') || tail.starts_with('-')) {
-            if let Ok(t) = format!("{}{}", &s[..i], tail).parse::<Timestamp>() {
-                return Some(t);
-            }
+    // Pick the parser by shape: a failed parse builds an error, which costs
+    // more than looking. The offset sign, if any, comes after the date.
+    let b = s.as_bytes();
+    let sign = b
+        .iter()
+        .enumerate()
+        .skip(10)
+        .rev()
+        .find(|&(_, &c)| c == b'+' || c == b'-')
+        .map(|(i, _)| i);
+    let zulu = matches!(b.last(), Some(b'Z' | b'z'));
+    match sign {
+        // "2024-03-04 09:15:22.481 +09:00" (Hayabusa): drop the space.
+        Some(i) if b[i - 1] == b' ' => {
+            let mut joined = String::with_capacity(s.len());
+            joined.push_str(s[..i - 1].trim_end());
+            joined.push_str(&s[i..]);
+            joined.parse().ok()
+        }
+        Some(_) => s.parse().ok(),
+        None if zulu => s.parse().ok(),
+        // No offset at all: UTC (Sysmon `UtcTime`, naive exports). The civil
+        // parser would silently drop an offset, hence only here.
+        None => {
+            let dt: civil::DateTime = s.parse().ok()?;
+            Some(dt.to_zoned(TimeZone::UTC).ok()?.timestamp())
         }
     }
-    // No offset at all: UTC. (Only reached when there is no parseable
-    // offset, so the civil parser is not silently dropping one.)
-    let dt: civil::DateTime = s.parse().ok()?;
-    Some(dt.to_zoned(TimeZone::UTC).ok()?.timestamp())
 }
 
 /// `whole` units plus `frac` billionths of a unit since the epoch; the unit
@@ -1055,6 +1137,13 @@ mod tests {
             Some("ecs")
         );
         assert_eq!(detect_product(&json!({})), None);
+    }
+
+    #[test]
+    fn table_fits_the_live_mask() {
+        let t = &*COMPILED;
+        assert!(t.entries.len() <= LIVE_CAP, "{} entries", t.entries.len());
+        assert!(t.entries.iter().all(|e| e.head.index().is_some()));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 /// Objects up to this size are matched by scanning their keys (one pass
 /// covers every dotted prefix); bigger ones are probed by hashing each prefix.
-const LINEAR_MAX: usize = 16;
+const LINEAR_MAX: usize = 32;
 
 /// Calls `f` for every value at `path` in `record`, arrays flattened, nulls
 /// skipped; stops early when `f` breaks. The empty path is the record itself.
@@ -92,17 +92,15 @@ pub fn exists(record: &Value, path: &str) -> bool {
 
 fn exists_in(v: &Value, rest: &str) -> bool {
     match v {
-        Value::Object(map) => map.iter().any(|(key, child)| {
-            if let Some(tail) = rest.strip_prefix(key.as_str()) {
-                if tail.is_empty() {
-                    return !child.is_null();
-                }
-                if let Some(tail) = tail.strip_prefix('.') {
-                    return exists_in(child, tail);
-                }
-            }
+        Value::Object(map) => map.iter().any(|(key, child)| match match_key(rest, key) {
+            KeyMatch::Leaf => !child.is_null(),
+            KeyMatch::Prefix(tail) => exists_in(child, tail),
             // A flat key extending the path: `rest` = `kibana.alert`, key = `kibana.alert.uuid`.
-            key.strip_prefix(rest).is_some_and(|t| t.starts_with('.'))
+            KeyMatch::No => {
+                key.len() > rest.len()
+                    && key.as_bytes()[rest.len()] == b'.'
+                    && key.as_bytes().starts_with(rest.as_bytes())
+            }
         }),
         Value::Array(items) => items.iter().any(|item| exists_in(item, rest)),
         _ => false,
@@ -161,20 +159,17 @@ where
         // One pass over the keys finds every key that is a dotted prefix of
         // `rest` (`threat`, `threat.technique`, `threat.technique.id`).
         for (key, child) in map {
-            let Some(tail) = rest.strip_prefix(key.as_str()) else {
-                continue;
-            };
-            if tail.is_empty() {
-                emit(child, f)?;
-            } else if let Some(tail) = tail.strip_prefix('.') {
-                walk(child, tail, f)?;
+            match match_key(rest, key) {
+                KeyMatch::No => {}
+                KeyMatch::Leaf => emit(child, f)?,
+                KeyMatch::Prefix(tail) => walk(child, tail, f)?,
             }
         }
         return ControlFlow::Continue(());
     }
     // Large object: hash each dotted prefix, shortest first.
     let mut from = 0;
-    while let Some(i) = rest[from..].find('.') {
+    while let Some(i) = dot(&rest[from..]) {
         let end = from + i;
         if let Some(child) = map.get(&rest[..end]) {
             walk(child, &rest[end + 1..], f)?;
@@ -187,9 +182,43 @@ where
     }
 }
 
+enum KeyMatch<'r> {
+    No,
+    /// The key is the whole remaining path.
+    Leaf,
+    /// The key is a dotted prefix of the path; this is what is left.
+    Prefix(&'r str),
+}
+
+/// How `key` relates to the remaining path. Cheap rejections (length, first
+/// byte, the byte after the key) come before the full comparison: most keys
+/// of most objects are not on the path.
+#[inline]
+fn match_key<'r>(rest: &'r str, key: &str) -> KeyMatch<'r> {
+    let (r, k) = (rest.as_bytes(), key.as_bytes());
+    if k.len() > r.len() || k.first() != r.first() {
+        return KeyMatch::No;
+    }
+    if k.len() == r.len() {
+        return if r == k { KeyMatch::Leaf } else { KeyMatch::No };
+    }
+    if r[k.len()] != b'.' || !r.starts_with(k) {
+        return KeyMatch::No;
+    }
+    // `k.len()` is followed by an ASCII '.', so both are char boundaries.
+    KeyMatch::Prefix(&rest[k.len() + 1..])
+}
+
+/// The first `.` in a path or key. A plain loop: these are short, and
+/// memchr's setup costs more than it saves.
+#[inline]
+fn dot(s: &str) -> Option<usize> {
+    s.bytes().position(|b| b == b'.')
+}
+
 /// The first segment of a dotted path or key (`threat` for `threat.technique.id`).
 pub fn head(path: &str) -> &str {
-    match path.find('.') {
+    match dot(path) {
         Some(i) => &path[..i],
         None => path,
     }
@@ -198,6 +227,15 @@ pub fn head(path: &str) -> &str {
 /// Identifies a path's first segment in a [`Heads`] table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadId(u16);
+
+impl HeadId {
+    /// The head's index in its table, `None` for a head past the table's
+    /// capacity (never gated).
+    pub fn index(self) -> Option<usize> {
+        let i = usize::from(self.0);
+        (i < MAX_HEADS).then_some(i)
+    }
+}
 
 /// More distinct heads than this are never gated (always probed): correct, only slower.
 const MAX_HEADS: usize = 256;
@@ -231,41 +269,258 @@ impl Heads {
         HeadId(i)
     }
 
-    /// Which registered heads `record` has. A record that is not an object
-    /// (an array of records, say) is reported as having every head.
-    pub fn scan(&self, record: &Value) -> Present {
+    /// Which registered heads `record` has, remembering where each one is.
+    /// A record that is not an object (an array of records, say) is reported
+    /// as having every head.
+    pub fn scan<'a>(&self, record: &'a Value) -> Present<'a> {
         let mut present = Present {
             bits: [0; MAX_HEADS / 64],
+            general: [0; MAX_HEADS / 64],
+            exact: [0; MAX_HEADS],
+            values: [None; MAX_EXACT],
+            n_values: 0,
+            flat: [(0, 0, 0); MAX_FLAT_HEADS],
+            n_flat: 0,
+            overflow: false,
             all: false,
         };
-        match record {
-            Value::Object(map) => {
-                for key in map.keys() {
-                    if let Some(&i) = self.index.get(head(key)) {
-                        present.bits[usize::from(i / 64)] |= 1 << (i % 64);
-                    }
+        let Value::Object(map) = record else {
+            present.all = true;
+            return present;
+        };
+        // Flat records repeat a head over many consecutive keys
+        // (`kibana.alert.*`, `annotations.*`): remember the last answer.
+        let mut last: Option<(&str, Option<u16>)> = None;
+        for (pos, (key, value)) in map.iter().enumerate() {
+            let h = head(key);
+            let found = match last {
+                Some((prev, found)) if prev == h => found,
+                _ => self.index.get(h).copied(),
+            };
+            last = Some((h, found));
+            let Some(i) = found else { continue };
+            let (word, bit) = (usize::from(i / 64), 1u64 << (i % 64));
+            present.bits[word] |= bit;
+            if h.len() == key.len() {
+                if present.n_values < MAX_EXACT {
+                    present.values[present.n_values] = Some(value);
+                    present.n_values += 1;
+                    // `n_values` <= MAX_EXACT (64) fits in a u8.
+                    present.exact[usize::from(i)] = present.n_values as u8;
+                } else {
+                    present.overflow = true;
                 }
+                continue;
             }
-            _ => present.all = true,
+            // A flat dotted key: paths under this head must also look at the
+            // flat keys, which are remembered as a range of positions.
+            present.general[word] |= bit;
+            let Ok(pos) = u16::try_from(pos) else {
+                present.overflow = true;
+                continue;
+            };
+            let n = present.n_flat;
+            match present.flat[..n].iter_mut().find(|f| f.0 == i) {
+                Some(range) => range.2 = pos,
+                None if n < MAX_FLAT_HEADS => {
+                    present.flat[n] = (i, pos, pos);
+                    present.n_flat += 1;
+                }
+                None => present.overflow = true,
+            }
         }
         present
     }
 }
 
-/// The result of [`Heads::scan`] for one record.
-#[derive(Debug, Clone, Copy)]
-pub struct Present {
+/// Exact top-level keys remembered per record by [`Heads::scan`].
+const MAX_EXACT: usize = 64;
+/// Heads with flat dotted keys remembered per record.
+const MAX_FLAT_HEADS: usize = 16;
+
+/// The result of [`Heads::scan`] for one record: which heads it has; for
+/// heads present as a plain top-level key, that key's value, so probes under
+/// it start there instead of hashing their way in again; for heads with flat
+/// dotted keys (`kibana.alert.*`), where those keys are.
+#[derive(Debug, Clone)]
+pub struct Present<'a> {
     bits: [u64; MAX_HEADS / 64],
+    /// Heads with at least one flat dotted key.
+    general: [u64; MAX_HEADS / 64],
+    /// Head -> 1-based index into `values` (0: not cached).
+    exact: [u8; MAX_HEADS],
+    values: [Option<&'a Value>; MAX_EXACT],
+    n_values: usize,
+    /// (head, first, last position) of the head's flat dotted keys.
+    flat: [(u16, u16, u16); MAX_FLAT_HEADS],
+    n_flat: usize,
+    /// Something did not fit: every gated visit takes the plain walk.
+    overflow: bool,
     all: bool,
 }
 
-impl Present {
+impl<'a> Present<'a> {
     /// Whether a path with this head may exist in the record.
     pub fn has(&self, id: HeadId) -> bool {
         if self.all || usize::from(id.0) >= MAX_HEADS {
             return true;
         }
         self.bits[usize::from(id.0 / 64)] & (1 << (id.0 % 64)) != 0
+    }
+
+    /// [`visit`] for a path whose head is `id` (as registered from that
+    /// same path): nothing when the head is absent; otherwise a direct start
+    /// at the cached top-level value, then the head's flat dotted keys.
+    pub fn visit<F>(&self, record: &'a Value, id: HeadId, path: &str, f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(&'a Value) -> ControlFlow<()>,
+    {
+        if !self.has(id) {
+            return ControlFlow::Continue(());
+        }
+        let i = usize::from(id.0);
+        if self.all || self.overflow || i >= MAX_HEADS {
+            return visit(record, path, f);
+        }
+        let exact = self
+            .values
+            .get(usize::from(self.exact[i]).wrapping_sub(1))
+            .copied()
+            .flatten();
+        let general = self.general[i / 64] & (1 << (i % 64)) != 0;
+        if let Some(value) = exact {
+            match dot(path) {
+                None => emit(value, f)?,
+                Some(d) => walk(value, &path[d + 1..], f)?,
+            }
+        }
+        if general {
+            let Value::Object(map) = record else {
+                return visit(record, path, f);
+            };
+            let Some(&(_, first, last)) = self.flat[..self.n_flat].iter().find(|r| r.0 == id.0)
+            else {
+                return ControlFlow::Continue(());
+            };
+            let (first, last) = (usize::from(first), usize::from(last));
+            for (key, child) in map.iter().skip(first).take(last + 1 - first) {
+                // Only the dotted keys: the plain one was handled above.
+                if key.len() == head(path).len() {
+                    continue;
+                }
+                match match_key(path, key) {
+                    KeyMatch::No => {}
+                    KeyMatch::Leaf => emit(child, f)?,
+                    KeyMatch::Prefix(tail) => walk(child, tail, f)?,
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// True when every head counts as present (the record is not an object).
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
+    /// Calls `f` with the index of every head present (none when [`Present::is_all`]).
+    pub fn for_each_head(&self, mut f: impl FnMut(usize)) {
+        for (w, &word) in self.bits.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                f(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// [`exists`], skipping records without the head.
+    pub fn exists(&self, record: &Value, id: HeadId, path: &str) -> bool {
+        self.has(id) && exists(record, path)
+    }
+}
+
+/// Entries (paths in a caller's table) tracked by [`EntryMasks`]; entries
+/// past this are the caller's to check one by one.
+pub const LIVE_CAP: usize = 512;
+const LIVE_WORDS: usize = LIVE_CAP / 64;
+
+/// For a table of paths (entries, each with the [`HeadId`] of its path):
+/// which entries sit under each head. Per record, [`EntryMasks::live`]
+/// unions the masks of the heads the record has, so a caller walks only the
+/// entries that can match instead of testing hundreds of absent ones.
+#[derive(Debug, Clone, Default)]
+pub struct EntryMasks {
+    /// Head index -> entries under it.
+    by_head: Vec<[u64; LIVE_WORDS]>,
+    /// Entries whose head is past the head table's capacity: always live.
+    always: [u64; LIVE_WORDS],
+}
+
+impl EntryMasks {
+    /// `heads[i]` is the head of entry `i`.
+    pub fn new(heads: impl IntoIterator<Item = HeadId>) -> Self {
+        let mut masks = EntryMasks::default();
+        for (i, h) in heads.into_iter().enumerate().take(LIVE_CAP) {
+            let (w, bit) = (i / 64, 1u64 << (i % 64));
+            match h.index() {
+                Some(h) => {
+                    if masks.by_head.len() <= h {
+                        masks.by_head.resize(h + 1, [0; LIVE_WORDS]);
+                    }
+                    masks.by_head[h][w] |= bit;
+                }
+                None => masks.always[w] |= bit,
+            }
+        }
+        masks
+    }
+
+    /// The entries that may match in the record `present` describes.
+    pub fn live(&self, present: &Present<'_>) -> Live {
+        if present.all {
+            return Live([u64::MAX; LIVE_WORDS]);
+        }
+        let mut live = self.always;
+        present.for_each_head(|h| {
+            if let Some(mask) = self.by_head.get(h) {
+                live.iter_mut().zip(mask).for_each(|(l, m)| *l |= m);
+            }
+        });
+        Live(live)
+    }
+}
+
+/// A set of live entry indexes (below [`LIVE_CAP`]), from [`EntryMasks::live`].
+#[derive(Debug, Clone, Copy)]
+pub struct Live([u64; LIVE_WORDS]);
+
+impl Live {
+    /// Calls `f` with each live index in `start..end` (clipped to
+    /// [`LIVE_CAP`]), in order, until it breaks.
+    pub fn each_in(
+        &self,
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(usize) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let end = end.min(LIVE_CAP);
+        let mut i = start;
+        while i < end {
+            let (w, b) = (i / 64, i % 64);
+            let span = (end - i).min(64 - b);
+            let mut bits = self.0[w] >> b;
+            if span < 64 {
+                bits &= (1u64 << span) - 1;
+            }
+            while bits != 0 {
+                let tz = bits.trailing_zeros() as usize;
+                f(i + tz)?;
+                bits &= bits - 1;
+            }
+            i += span;
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -394,6 +649,44 @@ mod tests {
     }
 
     #[test]
+    fn live_entries_follow_heads() {
+        let mut heads = Heads::new();
+        let paths: Vec<String> = (0..150)
+            .map(|i| {
+                if i % 3 == 0 {
+                    format!("a.x{i}")
+                } else {
+                    format!("b{i}.y")
+                }
+            })
+            .collect();
+        let ids: Vec<HeadId> = paths.iter().map(|p| heads.id(p)).collect();
+        let masks = EntryMasks::new(ids.iter().copied());
+        let v = json!({"a": {}, "b4.z": 1});
+        let live = masks.live(&heads.scan(&v));
+        let mut got = Vec::new();
+        let _ = live.each_in(2, 140, |i| {
+            got.push(i);
+            ControlFlow::Continue(())
+        });
+        let want: Vec<usize> = (2..140).filter(|i| i % 3 == 0 || *i == 4).collect();
+        assert_eq!(got, want);
+        let mut first = None;
+        let _ = live.each_in(0, 150, |i| {
+            first = Some(i);
+            ControlFlow::Break(())
+        });
+        assert_eq!(first, Some(0));
+        let arr = json!([]);
+        let mut n = 0;
+        let _ = masks.live(&heads.scan(&arr)).each_in(0, 150, |_| {
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        assert_eq!(n, 150);
+    }
+
+    #[test]
     fn exists_covers_objects_and_flat_keys() {
         let v = json!({"kibana.alert.uuid": "x", "rule": {"mitre": {"id": []}, "n": null}, "a": [{"b": {}}]});
         assert!(exists(&v, "kibana.alert"));
@@ -414,10 +707,63 @@ mod tests {
         let kibana = heads.id("kibana.alert.rule.threat");
         let rule = heads.id("rule.mitre.id");
         assert_eq!(heads.id("threat.tactic.id"), threat);
-        let p = heads.scan(&json!({"threat": {}, "kibana.alert.uuid": "x"}));
+        let v = json!({"threat": {"technique": {"id": "T1"}}, "kibana.alert.uuid": "x", "rule.mitre.id": "T2"});
+        let p = heads.scan(&v);
         assert!(p.has(threat));
         assert!(p.has(kibana));
-        assert!(!p.has(rule));
-        assert!(heads.scan(&json!([1])).has(rule));
+        assert!(p.has(rule));
+        let other = heads.id("other");
+        assert!(!p.has(other));
+        let arr = json!([1]);
+        assert!(heads.scan(&arr).has(other));
+
+        // Gated visits agree with plain lookups: cached exact key, flat keys, absent head.
+        let gated = |id, path: &str| {
+            let mut out = Vec::new();
+            let _ = p.visit(&v, id, path, &mut |x| {
+                out.push(x);
+                ControlFlow::Continue(())
+            });
+            out
+        };
+        assert_eq!(
+            gated(threat, "threat.technique.id"),
+            all(&v, "threat.technique.id")
+        );
+        assert_eq!(gated(threat, "threat").len(), 1);
+        assert_eq!(gated(kibana, "kibana.alert.uuid"), vec![&json!("x")]);
+        assert_eq!(gated(rule, "rule.mitre.id"), vec![&json!("T2")]);
+        assert!(gated(other, "other").is_empty());
+        assert!(p.exists(&v, threat, "threat.technique"));
+
+        // Plain and flat keys of one head, interleaved with other heads, in
+        // a big object: same values as the plain walk (plain key first).
+        let mut m = serde_json::Map::new();
+        m.insert("kibana.alert.rule.name".into(), json!("flat1"));
+        for i in 0..20 {
+            m.insert(format!("other{i}"), json!(i));
+        }
+        m.insert(
+            "kibana".into(),
+            json!({"alert": {"rule": {"name": "nested"}}}),
+        );
+        m.insert("threat".into(), json!({"technique": {"id": "T9"}}));
+        m.insert("kibana.alert".into(), json!({"rule.name": "flat2"}));
+        let big = Value::Object(m);
+        let p = heads.scan(&big);
+        let mut got = Vec::new();
+        let _ = p.visit(&big, kibana, "kibana.alert.rule.name", &mut |x| {
+            got.push(x);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(
+            got,
+            vec![&json!("nested"), &json!("flat1"), &json!("flat2")]
+        );
+        let mut want = all(&big, "kibana.alert.rule.name");
+        want.sort_by_key(|v| v.to_string());
+        got.sort_by_key(|v| v.to_string());
+        assert_eq!(got, want);
+        assert!(!p.exists(&v, other, "other"));
     }
 }
