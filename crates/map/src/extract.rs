@@ -521,7 +521,9 @@ fn run_threat(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut S
         }
         ControlFlow::Continue(())
     });
-    if containers == 0 {
+    // `exists` also sees flat keys extending the path (`threat.technique.id`
+    // under `threat`): without any, the six full-path lookups can be skipped.
+    if containers == 0 && path::exists(record, &probe.path) {
         read_threat_fields(record, true, probe, sink);
     }
 }
@@ -676,19 +678,20 @@ fn read_name(s: &str, field: &str, probe: &Probe, sink: &mut Sink<'_>) {
         {
             continue;
         }
-        let mut id = m.as_str();
         // URL form `T1059/001`: take the sub-technique too.
-        let mut sub = None;
-        if id.len() == 5 && bytes.len() >= end + 4 && bytes[end] == b'/' {
-            let digits = &bytes[end + 1..end + 4];
-            let next_is_digit = bytes.get(end + 4).is_some_and(u8::is_ascii_digit);
-            if digits.iter().all(u8::is_ascii_digit) && !next_is_digit {
-                sub = Some(&s[start..end + 4]);
-            }
-        }
-        if let Some(with_sub) = sub {
-            id = with_sub;
-        }
+        let sub_end = end + 4;
+        let url_sub = m.len() == 5
+            && bytes.get(end) == Some(&b'/')
+            && bytes
+                .get(end + 1..sub_end)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            && !bytes.get(sub_end).is_some_and(u8::is_ascii_digit);
+        // Both ends of the slice are ASCII positions (checked above).
+        let id = if url_sub {
+            &s[start..sub_end]
+        } else {
+            m.as_str()
+        };
         if let Some(v @ RefValue::Technique(_)) = parse_attack_id(id) {
             sink.push(v, field, id, probe);
         }

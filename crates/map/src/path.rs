@@ -10,8 +10,11 @@
 //! without cloning anything.
 //!
 //! This runs for every probe of every record, and most probes miss, so the
-//! walk is allocation-free; [`Heads`] lets a caller skip whole groups of
-//! paths whose first segment the record does not have at all.
+//! walk is allocation-free, and callers with tables of paths gate them:
+//! [`Heads::scan`] looks at a record's top-level keys once and returns a
+//! [`Present`] that skips paths whose first segment the record lacks and
+//! starts the others at the right top-level value; [`EntryMasks`] turns that
+//! into the set of table entries worth probing at all.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
