@@ -331,17 +331,34 @@ fn strip_tag(q: &str) -> &str {
     }
 }
 
-/// Lower-case and fold `_` and spaces to `-`, so `credential_access`,
-/// `Credential Access` and `credential-access` meet.
+/// Lower-case and fold `_`, spaces and camelCase humps to `-`, so
+/// `credential_access`, `Credential Access`, `CredentialAccess` (Microsoft
+/// Sentinel) and `credential-access` meet.
 pub fn fold_name(s: &str) -> String {
-    s.trim()
-        .chars()
-        .map(|c| match c {
-            '_' | ' ' => '-',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut prev_lower = false;
+    for c in s.trim().chars() {
+        match c {
+            '_' | ' ' | '-' => {
+                if !out.ends_with('-') {
+                    out.push('-');
+                }
+                prev_lower = false;
+                continue;
+            }
+            c if c.is_ascii_uppercase() && prev_lower => out.push('-'),
+            _ => {}
+        }
+        prev_lower = c.is_lowercase();
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
+
+/// Tactic shortnames that ATT&CK renamed, still used by rule sets written
+/// against older releases (SigmaHQ's `attack.defense_evasion`, Hayabusa's
+/// `Evas`). Consulted only when the current release has no such name.
+const LEGACY_TACTIC_NAMES: &[(&str, &str)] = &[("defense-evasion", "TA0005")];
 
 impl AttackKb {
     /// Index the data. Cheap enough to run at every start (a few ms).
@@ -546,13 +563,20 @@ impl AttackKb {
         {
             return Some(i);
         }
-        self.by_name
-            .get(&fold_name(q))?
-            .iter()
-            .find_map(|r| match r {
+        let folded = fold_name(q);
+        let by_name = self.by_name.get(&folded).and_then(|v| {
+            v.iter().find_map(|r| match r {
                 ObjectRef::Tactic(i) => Some(*i),
                 _ => None,
             })
+        });
+        by_name.or_else(|| {
+            let (_, id) = LEGACY_TACTIC_NAMES.iter().find(|(n, _)| *n == folded)?;
+            match self.by_id.get(*id) {
+                Some(ObjectRef::Tactic(i)) => Some(*i),
+                _ => None,
+            }
+        })
     }
 
     /// Look anything up: ID, Sigma tag, tactic shortname, or (exact,
@@ -693,5 +717,20 @@ impl AttackKb {
         technique: usize,
     ) -> impl Iterator<Item = usize> + 'a {
         map.get(&technique).into_iter().flatten().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_name;
+
+    #[test]
+    fn fold_name_meets_every_spelling() {
+        for s in ["credential-access", "credential_access", "Credential Access", "CredentialAccess", " credential  access "] {
+            assert_eq!(fold_name(s), "credential-access", "{s:?}");
+        }
+        assert_eq!(fold_name("CommandAndControl"), "command-and-control");
+        assert_eq!(fold_name("APT29"), "apt29");
+        assert_eq!(fold_name("T1059.001"), "t1059.001");
     }
 }
