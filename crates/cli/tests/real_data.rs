@@ -10,12 +10,17 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
     if p.exists() {
         return Some(p);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing; CI needs ../shared beside the repository", p.display());
+        panic!(
+            "{} is missing; CI needs ../shared beside the repository",
+            p.display()
+        );
     }
     eprintln!("SKIP: {} not found (needs ../shared/data)", p.display());
     None
@@ -33,8 +38,12 @@ fn map(input: &Path, extra: &[&str]) -> (Vec<Value>, Value) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary: Value = serde_json::from_str(stderr.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    let recs = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary: Value = serde_json::from_str(stderr.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let recs = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (recs, summary)
 }
 
@@ -51,7 +60,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_sigmahq_rule_tag_maps() {
-    let Some(rules) = shared("sigma/rules") else { return };
+    let Some(rules) = shared("sigma/rules") else {
+        return;
+    };
     let mut files = Vec::new();
     yaml_files(&rules, &mut files);
     files.sort();
@@ -61,8 +72,16 @@ fn every_sigmahq_rule_tag_maps() {
     let (mut with_attack, mut with_technique) = (0u64, 0u64);
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
-        let Ok(rule) = yaml_serde::from_str::<Value>(text.split("\n---").next().unwrap_or("")) else { continue };
-        let tags: Vec<&str> = rule["tags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let Ok(rule) = yaml_serde::from_str::<Value>(text.split("\n---").next().unwrap_or(""))
+        else {
+            continue;
+        };
+        let tags: Vec<&str> = rule["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         with_attack += u64::from(tags.iter().any(|t| t.starts_with("attack.")));
         with_technique += u64::from(tags.iter().any(|t| t.starts_with("attack.t")));
         let alert = json!({"title": rule["title"], "id": rule["id"], "level": rule["level"], "tags": tags, "rule_file": f.strip_prefix(&rules).unwrap()});
@@ -77,18 +96,32 @@ fn every_sigmahq_rule_tag_maps() {
     assert_eq!(recs.len() as u64, summary["records"].as_u64().unwrap());
     // The snapshot predates ATT&CK v19 tags: every tag must resolve in v18.1.
     assert_eq!(summary["unknown_refs"], 0, "{summary}");
-    assert_eq!(summary["mapped"].as_u64().unwrap(), with_attack, "{summary}");
+    assert_eq!(
+        summary["mapped"].as_u64().unwrap(),
+        with_attack,
+        "{summary}"
+    );
     let placed_by_technique = recs
         .iter()
-        .filter(|r| r["threat"]["technique"]["id"].is_array() && r["kill_chain"]["lm"]["phase"].is_string() && r["kill_chain"]["ukc"]["phase"].is_string())
+        .filter(|r| {
+            r["threat"]["technique"]["id"].is_array()
+                && r["kill_chain"]["lm"]["phase"].is_string()
+                && r["kill_chain"]["ukc"]["phase"].is_string()
+        })
         .count() as u64;
     assert_eq!(placed_by_technique, with_technique);
-    eprintln!("SigmaHQ: {} rules, {with_attack} with ATT&CK tags, all mapped; lm phases: {}", recs.len(), summary["phases"]["lm"]);
+    eprintln!(
+        "SigmaHQ: {} rules, {with_attack} with ATT&CK tags, all mapped; lm phases: {}",
+        recs.len(),
+        summary["phases"]["lm"]
+    );
 }
 
 #[test]
 fn apt29_attack_v6_ids_redirect_to_their_current_techniques() {
-    let Some(csv) = shared("apt29/apt29_evals_steps.derived.csv") else { return };
+    let Some(csv) = shared("apt29/apt29_evals_steps.derived.csv") else {
+        return;
+    };
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = String::new();
     let mut expected: Vec<(String, Vec<String>)> = Vec::new();
@@ -99,7 +132,10 @@ fn apt29_attack_v6_ids_redirect_to_their_current_techniques() {
         for id in old.split(';').filter(|s| !s.is_empty()) {
             lines.push_str(&json!({"step": step, "technique": id}).to_string());
             lines.push('\n');
-            expected.push((id.to_string(), current.split(';').map(str::to_string).collect()));
+            expected.push((
+                id.to_string(),
+                current.split(';').map(str::to_string).collect(),
+            ));
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -107,20 +143,44 @@ fn apt29_attack_v6_ids_redirect_to_their_current_techniques() {
     std::fs::write(&input, lines).unwrap();
     let (recs, summary) = map(&input, &[]);
     assert_eq!(recs.len(), expected.len());
-    assert_eq!(summary["mapped"].as_u64().unwrap() as usize, expected.len(), "{summary}");
-    assert!(summary["redirected"].as_u64().unwrap() >= 5, "v6 IDs such as T1086, T1002 are revoked: {summary}");
+    assert_eq!(
+        summary["mapped"].as_u64().unwrap() as usize,
+        expected.len(),
+        "{summary}"
+    );
+    assert!(
+        summary["redirected"].as_u64().unwrap() >= 5,
+        "v6 IDs such as T1086, T1002 are revoked: {summary}"
+    );
     // The current ID, or its parent, must be one the evaluation lists for the step.
     let mut agree = 0;
     for (r, (old, current)) in recs.iter().zip(&expected) {
-        let ids: Vec<&str> = r["threat"]["technique"]["id"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        let subs: Vec<&str> = r["threat"]["technique"]["subtechnique"]["id"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        let hit = current.iter().any(|c| subs.contains(&c.as_str()) || ids.contains(&c.as_str()) || ids.contains(&c.split('.').next().unwrap_or("")));
+        let ids: Vec<&str> = r["threat"]["technique"]["id"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let subs: Vec<&str> = r["threat"]["technique"]["subtechnique"]["id"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let hit = current.iter().any(|c| {
+            subs.contains(&c.as_str())
+                || ids.contains(&c.as_str())
+                || ids.contains(&c.split('.').next().unwrap_or(""))
+        });
         agree += usize::from(hit);
         if !hit {
             eprintln!("APT29: {old} -> {ids:?} {subs:?}; the evaluation says {current:?}");
         }
         for m in ["lm", "attack", "ukc"] {
-            assert!(r["kill_chain"][m]["phase"].is_string(), "{old} not placed in {m}");
+            assert!(
+                r["kill_chain"][m]["phase"].is_string(),
+                "{old} not placed in {m}"
+            );
         }
     }
     // 36 of 38: T1003 (step 6.A, now T1555.003) and T1048 (18.A, now T1567.002) were re-scoped, not revoked.
@@ -129,10 +189,18 @@ fn apt29_attack_v6_ids_redirect_to_their_current_techniques() {
 
 #[test]
 fn real_suricata_alerts_pass_through_intact() {
-    let Some(dir) = shared("network/suricata-sample-data/samples") else { return };
-    for sample in ["wrccdc-2017", "wrccdc-2018", "honeypot-2018", "first-org-conf-2015"] {
+    let Some(dir) = shared("network/suricata-sample-data/samples") else {
+        return;
+    };
+    for sample in [
+        "wrccdc-2017",
+        "wrccdc-2018",
+        "honeypot-2018",
+        "first-org-conf-2015",
+    ] {
         let f = dir.join(sample).join("alerts-only.json");
-        let original: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let original: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
         let (recs, summary) = map(&f, &[]);
         assert_eq!(summary["malformed"], 0, "{sample}");
         assert_eq!(recs.len(), original.len(), "{sample}");
@@ -141,8 +209,14 @@ fn real_suricata_alerts_pass_through_intact() {
             for (k, v) in orig.as_object().unwrap() {
                 assert_eq!(&out[k], v, "{sample}: field {k}");
             }
-            assert_eq!(out["killchain"]["mapped"], false, "no ATT&CK reference in these alerts");
-            assert_eq!(out["source"]["ip"], orig["src_ip"], "ECS source.ip added from src_ip");
+            assert_eq!(
+                out["killchain"]["mapped"], false,
+                "no ATT&CK reference in these alerts"
+            );
+            assert_eq!(
+                out["source"]["ip"], orig["src_ip"],
+                "ECS source.ip added from src_ip"
+            );
         }
     }
 }

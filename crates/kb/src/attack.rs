@@ -726,7 +726,13 @@ mod tests {
 
     #[test]
     fn fold_name_meets_every_spelling() {
-        for s in ["credential-access", "credential_access", "Credential Access", "CredentialAccess", " credential  access "] {
+        for s in [
+            "credential-access",
+            "credential_access",
+            "Credential Access",
+            "CredentialAccess",
+            " credential  access ",
+        ] {
             assert_eq!(fold_name(s), "credential-access", "{s:?}");
         }
         assert_eq!(fold_name("CommandAndControl"), "command-and-control");

@@ -308,15 +308,26 @@ fn lookups_by_id_tag_name_and_revoked_redirect() {
 
 #[test]
 fn renamed_tactic_shortnames_still_resolve_in_a_v19_kb() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/attack-v19-mini.json")).unwrap();
-    let opts = killchain_kb::stix::ImportOptions { input_name: "v19".into(), version_override: None };
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/attack-v19-mini.json"
+    ))
+    .unwrap();
+    let opts = killchain_kb::stix::ImportOptions {
+        input_name: "v19".into(),
+        version_override: None,
+    };
     let (data, _) = killchain_kb::stix::import_bundle(&bytes, &opts).unwrap();
     let kb = AttackKb::new(data);
     let stealth = kb.tactic_by_token("stealth").unwrap();
     assert_eq!(kb.tactic(stealth).id, "TA0005");
     // Rules written against v18 say defense_evasion; it is the same tactic.
     assert_eq!(kb.tactic_by_token("attack.defense_evasion"), Some(stealth));
-    assert_eq!(kb.tactic(kb.tactic_by_token("DefenseImpairment").unwrap()).id, "TA0112");
+    assert_eq!(
+        kb.tactic(kb.tactic_by_token("DefenseImpairment").unwrap())
+            .id,
+        "TA0112"
+    );
     // Every technique of the v19 fixture maps in every built-in model.
     let set = ModelSet::new(&kb, vec![]).unwrap();
     assert!(set.unmapped(&kb).is_empty(), "{:?}", set.unmapped(&kb));
