@@ -85,6 +85,7 @@ Examples:
   killchain map alerts.ndjson -o enriched.ndjson
   killchain map --model lm,ukc wazuh-alerts.json.gz
   killchain map --technique-field detection.mitre.technique alerts.ndjson
+  killchain map --lean alerts.ndjson           smaller output: no rationale, no evidence
   tail -f alerts.ndjson | killchain map --summary none";
 
 #[derive(Debug, Args)]
@@ -125,6 +126,11 @@ pub struct MapArgs {
     /// Use only the fields given with --*-field, not the built-in dialects.
     #[arg(long)]
     pub only_custom_fields: bool,
+    /// Leave out kill_chain.<model>.rationale and killchain.evidence, most
+    /// of the bytes added to each record (for SIEMs that charge per byte
+    /// ingested; `killchain explain` gives the rationale on demand).
+    #[arg(long)]
+    pub lean: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@
 //! with a one-line rationale; placing a finding is then table look-ups.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -304,8 +305,10 @@ pub struct Assignment {
     pub phase: usize,
     /// The tactic (kb index) whose default produced it; `None` for a technique override.
     pub tactic: Option<usize>,
-    /// One line: what put it there and why.
-    pub rationale: String,
+    /// One line: what put it there and why. Shared: every finding placed by
+    /// this assignment carries the same line, so placing one is a reference
+    /// count increment rather than a copy.
+    pub rationale: Arc<str>,
 }
 
 /// Where some evidence lands in one model.
@@ -315,8 +318,9 @@ pub struct ModelPlacement {
     pub primary: usize,
     /// All phases, in model order, deduplicated.
     pub phases: Vec<usize>,
-    /// One rationale line per assignment kept, primary first.
-    pub rationale: Vec<String>,
+    /// One rationale line per assignment kept, primary first (shared with
+    /// the assignments; see [`Assignment::rationale`]).
+    pub rationale: Vec<Arc<str>>,
 }
 
 /// What one finding offers for placement: technique and tactic kb indexes,
@@ -401,7 +405,8 @@ impl ModelSet {
                                     rationale: format!(
                                         "{} {} -> {}: {}",
                                         t.id, t.name, m.phases[phase].id, r.rationale
-                                    ),
+                                    )
+                                    .into(),
                                 })
                                 .collect()
                         })
@@ -448,7 +453,8 @@ impl ModelSet {
                                 rationale: format!(
                                     "{}{} -> {}: {}",
                                     t.id, via, m.phases[phase].id, rule.rationale
-                                ),
+                                )
+                                .into(),
                             })
                             .collect();
                     }
@@ -456,7 +462,7 @@ impl ModelSet {
                         .into_iter()
                         .flat_map(|tac| tactic_table[tac].iter().cloned())
                         .map(|mut a| {
-                            a.rationale = format!("{} via {}", t.id, a.rationale);
+                            a.rationale = format!("{} via {}", t.id, a.rationale).into();
                             a
                         })
                         .collect()
@@ -516,67 +522,78 @@ impl ModelSet {
     /// `phases` and lowers the confidence the caller reports.
     pub fn place(&self, model: usize, input: &PlaceInput<'_>) -> Option<ModelPlacement> {
         let m = &self.models[model];
-        let mut picked: Vec<(usize, &str)> = Vec::new();
-        let mut direct: Vec<(usize, String)> = Vec::new();
-        let mut covered_tactics: Vec<usize> = Vec::new();
-        for &t in input.techniques {
-            let all = &self.by_technique[model][t];
-            let hinted: Vec<&Assignment> = all
-                .iter()
-                .filter(|a| a.tactic.is_some_and(|x| input.tactics.contains(&x)))
-                .collect();
-            let keep: Vec<&Assignment> = if hinted.is_empty() {
-                all.iter().collect()
-            } else {
-                hinted
-            };
-            for a in keep {
-                if let Some(x) = a.tactic {
-                    covered_tactics.push(x);
-                }
-                picked.push((a.phase, &a.rationale));
+        let mut primary = None;
+        let mut phases: Vec<usize> = Vec::new();
+        let mut rationale: Vec<Arc<str>> = Vec::new();
+        let mut add = |phase: usize, why: &Arc<str>| {
+            primary.get_or_insert(phase);
+            phases.push(phase);
+            if !rationale.contains(why) {
+                rationale.push(Arc::clone(why));
             }
-            if all.iter().any(|a| a.tactic.is_none()) {
-                // An override accounts for every tactic of the technique.
-                covered_tactics.extend(self.technique_tactics[t].iter().copied());
-            }
-        }
-        for &tac in input.tactics {
-            if !covered_tactics.contains(&tac) {
-                for a in &self.by_tactic[model][tac] {
-                    picked.push((a.phase, &a.rationale));
-                }
-            }
-        }
+        };
+        // Phases named directly first, then technique assignments, then the
+        // defaults of tactics no technique accounts for.
         for (chain, phase) in input.named_phases {
             if m.stix_chain_names
                 .iter()
                 .any(|c| fold_name(c) == fold_name(chain))
             {
                 if let Some(p) = m.phase_by_name(phase) {
-                    direct.push((
+                    add(
                         p,
-                        format!("record names {} phase {:?} directly", chain, phase),
-                    ));
+                        &format!("record names {} phase {:?} directly", chain, phase).into(),
+                    );
                 }
             }
         }
-        let mut order: Vec<(usize, String)> = direct;
-        order.extend(picked.into_iter().map(|(p, r)| (p, r.to_string())));
-        let first = order.first()?.0;
-        let mut phases: Vec<usize> = order.iter().map(|(p, _)| *p).collect();
-        phases.sort_unstable();
-        phases.dedup();
-        let mut rationale: Vec<String> = Vec::new();
-        for (_, r) in order {
-            if !rationale.contains(&r) {
-                rationale.push(r);
+        for &t in input.techniques {
+            for a in self.kept_assignments(model, t, input.tactics) {
+                add(a.phase, &a.rationale);
             }
         }
+        for &tac in input.tactics {
+            if !self.covered(model, input, tac) {
+                for a in &self.by_tactic[model][tac] {
+                    add(a.phase, &a.rationale);
+                }
+            }
+        }
+        let primary = primary?;
+        phases.sort_unstable();
+        phases.dedup();
         Some(ModelPlacement {
-            primary: first,
+            primary,
             phases,
             rationale,
+        })
+    }
+
+    /// A technique's assignments in `place`: all of them, or only those of
+    /// the tactics the record names, when it names any of them.
+    fn kept_assignments<'s>(
+        &'s self,
+        model: usize,
+        technique: usize,
+        tactics: &'s [usize],
+    ) -> impl Iterator<Item = &'s Assignment> {
+        let all = &self.by_technique[model][technique];
+        let hinted = move |a: &Assignment| a.tactic.is_some_and(|x| tactics.contains(&x));
+        let any_hinted = all.iter().any(hinted);
+        all.iter().filter(move |a| !any_hinted || hinted(a))
+    }
+
+    /// Whether a technique of `input` accounts for tactic `tac` in `place`:
+    /// one of its kept assignments comes from that tactic, or it has an
+    /// override (which accounts for every tactic of the technique).
+    fn covered(&self, model: usize, input: &PlaceInput<'_>, tac: usize) -> bool {
+        input.techniques.iter().any(|&t| {
+            self.kept_assignments(model, t, input.tactics)
+                .any(|a| a.tactic == Some(tac))
+                || (self.by_technique[model][t]
+                    .iter()
+                    .any(|a| a.tactic.is_none())
+                    && self.technique_tactics[t].contains(&tac))
         })
     }
 

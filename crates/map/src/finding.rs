@@ -9,7 +9,9 @@
 //! and the server; the NDJSON enrichment output is a different, ECS-shaped
 //! view (see `enrich.rs`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -96,41 +98,48 @@ pub struct Process {
     pub parent_pid: Option<u64>,
 }
 
-/// A technique on a finding, resolved against the knowledge base.
+/// A technique on a finding, resolved against the knowledge base. Names and
+/// IDs are shared with the mapper's copy of the kb (`Arc<str>`), as for
+/// [`Placement`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TechniqueHit {
     /// Current ATT&CK ID (after any revoked-by redirect).
-    pub id: String,
-    pub name: String,
+    pub id: Arc<str>,
+    pub name: Arc<str>,
     /// For a sub-technique: its parent technique's name (ECS lists parents as techniques).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_name: Option<String>,
+    pub parent_name: Option<Arc<str>>,
     /// The revoked ID the record used, when it was redirected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirected_from: Option<String>,
 }
 
-/// A tactic on a finding.
+/// A tactic on a finding (strings shared, as in [`TechniqueHit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TacticHit {
-    pub id: String,
-    pub name: String,
-    pub shortname: String,
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub shortname: Arc<str>,
 }
 
 /// Where a finding sits in one kill chain model.
+///
+/// Phase IDs and rationale lines are shared (`Arc<str>`) with the model
+/// tables they come from: every finding placed in a phase names the same
+/// few strings, and copying them per record was a large part of mapping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
     /// Primary phase ID (see `killchain_kb::models` for how it is chosen).
-    pub phase: String,
+    pub phase: Arc<str>,
     /// Position of the primary phase in the model (0-based).
     pub phase_index: usize,
     /// Every phase the evidence supports, in model order.
-    pub phases: Vec<String>,
+    pub phases: Vec<Arc<str>>,
     /// One line per phase: which technique or tactic put it there and why.
-    pub rationale: Vec<String>,
-    /// 0..1: the finding's confidence, lowered when the phase is ambiguous.
-    pub confidence: f32,
+    pub rationale: Vec<Arc<str>>,
+    /// 0..1, two decimals: the finding's confidence, lowered when the phase
+    /// is ambiguous.
+    pub confidence: f64,
 }
 
 /// A piece of evidence: the field of the original record that gave an ATT&CK
@@ -139,8 +148,9 @@ pub struct Placement {
 pub struct Evidence {
     pub field: String,
     pub value: String,
-    /// The dialect that field belongs to (`ecs`, `sigma-tags`, `wazuh`, ...).
-    pub dialect: String,
+    /// The dialect that field belongs to (`ecs`, `sigma-tags`, `wazuh`, ...);
+    /// borrowed from the dialect table when mapped, owned when deserialised.
+    pub dialect: Cow<'static, str>,
 }
 
 /// Pointer back to the original record.
@@ -178,9 +188,10 @@ pub struct Finding {
     pub attributions: Vec<String>,
     /// Model ID (`lm`, `attack`, `ukc`, custom) -> placement.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub phases: BTreeMap<String, Placement>,
-    /// 0..1: how sure we are of the ATT&CK reference (explicit field > tag > rule name).
-    pub confidence: f32,
+    pub phases: BTreeMap<Arc<str>, Placement>,
+    /// 0..1, two decimals: how sure we are of the ATT&CK reference (explicit
+    /// field > tag > rule name).
+    pub confidence: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
     pub record: RecordRef,

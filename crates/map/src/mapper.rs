@@ -5,6 +5,9 @@
 //! revoked-by redirects), and places the result in every selected kill chain
 //! model (`killchain_kb::models`). Pure: no I/O, no clock.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use killchain_kb::models::{ModelSet, PlaceInput};
 use killchain_kb::AttackKb;
 use serde_json::Value;
@@ -60,6 +63,64 @@ pub struct Mapper<'a> {
     selected: Vec<usize>,
     paths: FieldPaths,
     source_kind: SourceKind,
+    /// The kb's names as findings carry them, built once and shared (`Arc`)
+    /// by every finding: copying them per record was much of mapping's cost.
+    shared: Shared,
+}
+
+/// Strings every finding shares, by kb and model index.
+#[derive(Debug)]
+struct Shared {
+    /// [technique index] -> the hit a finding gets (without a redirect).
+    techniques: Vec<TechniqueHit>,
+    /// [tactic index] -> the hit a finding gets.
+    tactics: Vec<TacticHit>,
+    /// [technique index] -> its tactics, as `AttackKb::tactics_of` gives them.
+    technique_tactics: Vec<Vec<usize>>,
+    /// [model index] -> the model's ID and its phase IDs.
+    models: Vec<(Arc<str>, Vec<Arc<str>>)>,
+}
+
+impl Shared {
+    fn new(kb: &AttackKb, models: &ModelSet) -> Self {
+        let arc = |s: &str| Arc::<str>::from(s);
+        let names: Vec<Arc<str>> = kb.data().techniques.iter().map(|t| arc(&t.name)).collect();
+        let techniques = kb
+            .data()
+            .techniques
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TechniqueHit {
+                id: arc(&t.id),
+                name: Arc::clone(&names[i]),
+                parent_name: kb.parent_of(i).map(|p| Arc::clone(&names[p])),
+                redirected_from: None,
+            })
+            .collect();
+        let tactics = kb
+            .tactics()
+            .iter()
+            .map(|t| TacticHit {
+                id: arc(&t.id),
+                name: arc(&t.name),
+                shortname: arc(&t.shortname),
+            })
+            .collect();
+        let technique_tactics = (0..kb.data().techniques.len())
+            .map(|t| kb.tactics_of(t))
+            .collect();
+        let models = models
+            .models()
+            .iter()
+            .map(|m| (arc(&m.id), m.phases.iter().map(|p| arc(&p.id)).collect()))
+            .collect();
+        Shared {
+            techniques,
+            tactics,
+            technique_tactics,
+            models,
+        }
+    }
 }
 
 impl<'a> Mapper<'a> {
@@ -81,6 +142,7 @@ impl<'a> Mapper<'a> {
             selected,
             paths,
             source_kind: SourceKind::Alert,
+            shared: Shared::new(kb, models),
         }
     }
 
@@ -120,21 +182,24 @@ impl<'a> Mapper<'a> {
             ..Finding::default()
         };
         let mut notes = Vec::new();
-        self.resolve(&refs, &mut finding, &mut notes);
+        self.resolve(refs, &mut finding, &mut notes);
         Mapped { finding, notes }
     }
 
     /// Map from references already found (the Sigma engine knows its tags):
     /// resolves them and places the finding, filling `finding` in place.
-    pub fn resolve(&self, refs: &[Reference], finding: &mut Finding, notes: &mut Vec<Note>) {
+    /// The references are consumed: their field paths and values move into
+    /// the finding's evidence.
+    pub fn resolve(&self, refs: Vec<Reference>, finding: &mut Finding, notes: &mut Vec<Note>) {
         let kb = self.kb;
         let mut techniques: Vec<usize> = Vec::new();
         let mut explicit_tactics: Vec<usize> = Vec::new();
         let mut named_phases: Vec<(String, String)> = Vec::new();
+        // The best reference confidence, in f32 as references give it (see `round2`).
         let mut confidence: f32 = 0.0;
         for r in refs {
-            let used = match &r.value {
-                RefValue::Technique(id) => match kb.technique_by_id(id) {
+            let used = match r.value {
+                RefValue::Technique(id) => match kb.technique_by_id(&id) {
                     Some((t, redirected)) => {
                         if let Some(from) = &redirected {
                             notes.push(Note::Redirected {
@@ -146,64 +211,51 @@ impl<'a> Mapper<'a> {
                         if !techniques.contains(&t) {
                             techniques.push(t);
                             finding.techniques.push(TechniqueHit {
-                                id: kb.technique(t).id.clone(),
-                                name: kb.technique(t).name.clone(),
-                                parent_name: kb.parent_of(t).map(|p| kb.technique(p).name.clone()),
                                 redirected_from: redirected,
+                                ..self.shared.techniques[t].clone()
                             });
                         }
                         true
                     }
-                    None => {
-                        notes.push(Note::Unknown {
-                            field: r.field.clone(),
-                            value: r.raw.clone(),
-                        });
-                        false
-                    }
+                    None => false,
                 },
                 RefValue::TacticId(tok) | RefValue::TacticName(tok) => {
-                    match kb.tactic_by_token(tok) {
+                    match kb.tactic_by_token(&tok) {
                         Some(t) => {
                             if !explicit_tactics.contains(&t) {
                                 explicit_tactics.push(t);
                             }
                             true
                         }
-                        None => {
-                            notes.push(Note::Unknown {
-                                field: r.field.clone(),
-                                value: r.raw.clone(),
-                            });
-                            false
-                        }
+                        None => false,
                     }
                 }
                 RefValue::Group(id) | RefValue::Software(id) => {
-                    if kb.resolve_id(id).is_some() {
-                        if !finding.attributions.contains(id) {
-                            finding.attributions.push(id.clone());
+                    if kb.resolve_id(&id).is_some() {
+                        if !finding.attributions.contains(&id) {
+                            finding.attributions.push(id);
                         }
                         true
                     } else {
-                        notes.push(Note::Unknown {
-                            field: r.field.clone(),
-                            value: r.raw.clone(),
-                        });
                         false
                     }
                 }
                 RefValue::Phase { chain, phase } => {
-                    named_phases.push((chain.clone(), phase.clone()));
+                    named_phases.push((chain, phase));
                     true
                 }
             };
             if used {
                 confidence = confidence.max(r.confidence);
                 finding.evidence.push(Evidence {
-                    field: r.field.clone(),
-                    value: r.raw.clone(),
-                    dialect: r.dialect.as_str().to_string(),
+                    field: r.field,
+                    value: r.raw,
+                    dialect: Cow::Borrowed(r.dialect.as_str()),
+                });
+            } else {
+                notes.push(Note::Unknown {
+                    field: r.field,
+                    value: r.raw,
                 });
             }
         }
@@ -212,28 +264,18 @@ impl<'a> Mapper<'a> {
         // tactics (narrowed to the record's when they overlap).
         let mut tactics = explicit_tactics.clone();
         for &t in &techniques {
-            let own = kb.tactics_of(t);
-            let hinted: Vec<usize> = own
-                .iter()
-                .copied()
-                .filter(|x| explicit_tactics.contains(x))
-                .collect();
-            tactics.extend(if hinted.is_empty() { own } else { hinted });
+            let own = &self.shared.technique_tactics[t];
+            let hinted = |x: &usize| explicit_tactics.contains(x);
+            let any_hinted = own.iter().any(hinted);
+            tactics.extend(own.iter().copied().filter(|x| !any_hinted || hinted(x)));
         }
         tactics.sort_unstable();
         tactics.dedup();
         finding.tactics = tactics
             .iter()
-            .map(|&i| {
-                let t = kb.tactic(i);
-                TacticHit {
-                    id: t.id.clone(),
-                    name: t.name.clone(),
-                    shortname: t.shortname.clone(),
-                }
-            })
+            .map(|&i| self.shared.tactics[i].clone())
             .collect();
-        finding.confidence = confidence;
+        finding.confidence = round2(confidence);
 
         let input = PlaceInput {
             techniques: &techniques,
@@ -241,19 +283,19 @@ impl<'a> Mapper<'a> {
             named_phases: &named_phases,
         };
         for &mi in &self.selected {
-            let model = &self.models.models()[mi];
+            let (model_id, phase_ids) = &self.shared.models[mi];
             if let Some(p) = self.models.place(mi, &input) {
                 // Evidence that splits across phases is less certain about the primary one.
                 let ambiguity = 1.0 / (1.0 + 0.25 * (p.phases.len() as f32 - 1.0));
                 finding.phases.insert(
-                    model.id.clone(),
+                    Arc::clone(model_id),
                     Placement {
-                        phase: model.phases[p.primary].id.clone(),
+                        phase: Arc::clone(&phase_ids[p.primary]),
                         phase_index: p.primary,
                         phases: p
                             .phases
                             .iter()
-                            .map(|&i| model.phases[i].id.clone())
+                            .map(|&i| Arc::clone(&phase_ids[i]))
                             .collect(),
                         rationale: p.rationale,
                         confidence: round2(confidence * ambiguity),
@@ -264,6 +306,10 @@ impl<'a> Mapper<'a> {
     }
 }
 
-fn round2(x: f32) -> f32 {
-    (x * 100.0).round() / 100.0
+/// A confidence rounded to two decimals, as the f64 closest to that decimal
+/// (so it prints as `0.72`, where widening the f32 would print
+/// `0.7200000286102295`). The arithmetic stays in f32, as reference
+/// confidences are, so the decimal chosen is the same either way.
+fn round2(x: f32) -> f64 {
+    f64::from((x * 100.0).round()) / 100.0
 }

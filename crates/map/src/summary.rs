@@ -87,7 +87,7 @@ impl Summary {
             }
         }
         for (model, p) in &finding.phases {
-            if let Some((_, rows)) = self.phases.iter_mut().find(|(m, _)| m == model) {
+            if let Some((_, rows)) = self.phases.iter_mut().find(|(m, _)| **m == **model) {
                 if let Some(row) = rows.get_mut(p.phase_index) {
                     row.1 += 1;
                 }

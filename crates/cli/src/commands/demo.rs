@@ -100,9 +100,9 @@ pub fn run(global: &GlobalOpts, args: DemoArgs) -> Result<ExitCode> {
             .first()
             .map(|h| short_host(h))
             .unwrap_or("-");
-        let phase = f.phases.get("lm").map(|p| p.phase.as_str()).unwrap_or("-");
-        let tactic = f.tactics.first().map(|t| t.name.as_str()).unwrap_or("-");
-        let tech = f.techniques.first().map(|t| t.id.as_str()).unwrap_or("-");
+        let phase = f.phases.get("lm").map(|p| &*p.phase).unwrap_or("-");
+        let tactic = f.tactics.first().map(|t| &*t.name).unwrap_or("-");
+        let tech = f.techniques.first().map(|t| &*t.id).unwrap_or("-");
         let rule = f
             .source
             .rule
@@ -119,7 +119,7 @@ pub fn run(global: &GlobalOpts, args: DemoArgs) -> Result<ExitCode> {
         if let (Some(h), Some(p)) = (f.entities.hosts.first(), f.phases.get("lm")) {
             let e = hosts.entry(short_host(h)).or_insert((0, ""));
             if p.phase_index >= e.0 {
-                *e = (p.phase_index, p.phase.as_str());
+                *e = (p.phase_index, &*p.phase);
             }
         }
     }

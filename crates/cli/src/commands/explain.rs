@@ -136,7 +136,7 @@ fn describe(kb: &AttackKb, models: &ModelSet, hit: &Resolved) -> Value {
                 models
                     .technique_assignments(mi, t)
                     .iter()
-                    .map(|a| (a.phase, a.rationale.clone()))
+                    .map(|a| (a.phase, a.rationale.to_string()))
                     .collect()
             });
             v["mitigations"] = Value::Array(
@@ -198,7 +198,7 @@ fn describe(kb: &AttackKb, models: &ModelSet, hit: &Resolved) -> Value {
                 models
                     .tactic_assignments(mi, i)
                     .iter()
-                    .map(|a| (a.phase, a.rationale.clone()))
+                    .map(|a| (a.phase, a.rationale.to_string()))
                     .collect()
             });
             let techs: Vec<Value> = kb

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use killchain_ingest::{open_input, Format, JsonRecords, RecordError};
-use killchain_map::enrich::enrich;
+use killchain_map::enrich::{Detail, Enrichment};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
 use killchain_map::summary::Summary;
@@ -117,8 +117,13 @@ fn map_input(
     let reader = open_input(path).with_context(|| format!("{name}: cannot open"))?;
     let file = (path != Path::new("-")).then(|| path.display().to_string());
     let mut line_buf = Vec::with_capacity(4096);
+    let detail = if args.lean {
+        Detail::Lean
+    } else {
+        Detail::Full
+    };
     for item in JsonRecords::new(reader, format) {
-        let mut record = match item {
+        let record = match item {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, RecordError::Io { .. }) {
@@ -153,9 +158,9 @@ fn map_input(
         if mapped.finding.is_unmapped() && args.unmapped == UnmappedPolicy::Drop {
             continue;
         }
-        enrich(&mut record.value, &mapped.finding);
+        let enriched = Enrichment::new(&record.value, &mapped.finding, detail);
         line_buf.clear();
-        serde_json::to_writer(&mut line_buf, &record.value)?;
+        enriched.write_json(&mut line_buf)?;
         line_buf.push(b'\n');
         out.write_all(&line_buf)?;
     }
