@@ -307,11 +307,11 @@ pub struct Resolved {
 pub struct AttackKb {
     data: AttackData,
     /// Upper-cased ATT&CK ID -> object.
-    by_id: HashMap<String, ObjectRef>,
+    by_id: FastMap<String, ObjectRef>,
     /// Lower-cased name, alias or tactic shortname -> objects (names are not unique).
-    by_name: HashMap<String, Vec<ObjectRef>>,
+    by_name: FastMap<String, Vec<ObjectRef>>,
     /// Old ID -> new ID, for revoked objects of every kind.
-    redirects: HashMap<String, String>,
+    redirects: FastMap<String, String>,
     /// Technique index -> mitigations, groups, software, campaigns, detection strategies.
     mitigations_of: HashMap<usize, Vec<usize>>,
     groups_of: HashMap<usize, Vec<usize>>,
@@ -355,6 +355,34 @@ pub fn fold_name(s: &str) -> String {
     out
 }
 
+/// Longest ATT&CK ID we look up (`DET0001`, `T1059.001`, `TA0001`...), with room to spare.
+const MAX_ID_LEN: usize = 16;
+
+/// FNV-1a: the index maps are keyed by short IDs and names, where SipHash's
+/// DoS resistance buys nothing (the keys come from our own data) and costs
+/// a third of a lookup.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Tactic shortnames that ATT&CK renamed, still used by rule sets written
 /// against older releases (SigmaHQ's `attack.defense_evasion`, Hayabusa's
 /// `Evas`). Consulted only when the current release has no such name.
@@ -364,9 +392,9 @@ impl AttackKb {
     /// Index the data. Cheap enough to run at every start (a few ms).
     pub fn new(data: AttackData) -> Self {
         let mut kb = AttackKb {
-            by_id: HashMap::new(),
-            by_name: HashMap::new(),
-            redirects: HashMap::new(),
+            by_id: FastMap::default(),
+            by_name: FastMap::default(),
+            redirects: FastMap::default(),
             mitigations_of: HashMap::new(),
             groups_of: HashMap::new(),
             software_of: HashMap::new(),
@@ -381,8 +409,8 @@ impl AttackKb {
 
     fn build_indexes(&mut self) {
         let d = &self.data;
-        let mut by_id = HashMap::new();
-        let mut by_name: HashMap<String, Vec<ObjectRef>> = HashMap::new();
+        let mut by_id: FastMap<String, ObjectRef> = FastMap::default();
+        let mut by_name: FastMap<String, Vec<ObjectRef>> = FastMap::default();
         let mut add_name = |name: &str, r: ObjectRef| {
             let entry = by_name.entry(fold_name(name)).or_default();
             if !entry.contains(&r) {
@@ -511,23 +539,30 @@ impl AttackKb {
     /// Resolve an ATT&CK ID (any kind, case-insensitive, `attack.` prefix
     /// allowed), following revoked-by redirects.
     pub fn resolve_id(&self, query: &str) -> Option<Resolved> {
-        let key = strip_tag(query).to_ascii_uppercase();
-        let mut redirected_from = None;
-        let mut current = key;
+        // IDs are short: upper-case into a stack buffer, so the common case
+        // (an ID found at once) allocates nothing. Longer text is no ID.
+        let q = strip_tag(query).as_bytes();
+        let mut buf = [0u8; MAX_ID_LEN];
+        let key = buf.get_mut(..q.len())?;
+        key.copy_from_slice(q);
+        key.make_ascii_uppercase();
+        let key = std::str::from_utf8(key).ok()?;
+        let mut redirected_from: Option<String> = None;
+        let mut current: std::borrow::Cow<str> = key.into();
         // Follow redirects a bounded number of times (chains are short; cycles impossible to loop on).
         for _ in 0..8 {
-            let found = self.by_id.get(&current).copied();
+            let found = self.by_id.get(current.as_ref()).copied();
             let revoked_to = match found {
                 Some(ObjectRef::Technique(i)) if self.data.techniques[i].revoked => {
-                    self.data.techniques[i].revoked_by.clone()
+                    self.data.techniques[i].revoked_by.as_deref()
                 }
                 Some(_) => None,
-                None => self.redirects.get(&current).cloned(),
+                None => self.redirects.get(current.as_ref()).map(String::as_str),
             };
             match (found, revoked_to) {
                 (_, Some(next)) => {
-                    redirected_from.get_or_insert_with(|| current.clone());
-                    current = next.to_ascii_uppercase();
+                    redirected_from.get_or_insert_with(|| current.to_string());
+                    current = next.to_ascii_uppercase().into();
                 }
                 (Some(object), None) => {
                     return Some(Resolved {
