@@ -86,7 +86,7 @@ Examples:
   killchain map --model lm,ukc wazuh-alerts.json.gz
   killchain map --technique-field detection.mitre.technique alerts.ndjson
   killchain map --lean alerts.ndjson           smaller output: no rationale, no evidence
-  tail -f alerts.ndjson | killchain map --summary none";
+  tail -f alerts.ndjson | killchain map --line-buffered --summary none";
 
 #[derive(Debug, Args)]
 pub struct MapArgs {
@@ -123,6 +123,10 @@ pub struct MapArgs {
     /// Extra field holding rule names to scan for T-IDs (last resort); repeatable.
     #[arg(long = "name-field", value_name = "PATH")]
     pub name_fields: Vec<String>,
+    /// Flush every output line at once (for `tail -f alerts | killchain map ...`);
+    /// by default output is written in large blocks, which is faster.
+    #[arg(long)]
+    pub line_buffered: bool,
     /// Use only the fields given with --*-field, not the built-in dialects.
     #[arg(long)]
     pub only_custom_fields: bool,

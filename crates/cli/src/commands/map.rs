@@ -163,6 +163,9 @@ fn map_input(
         enriched.write_json(&mut line_buf)?;
         line_buf.push(b'\n');
         out.write_all(&line_buf)?;
+        if args.line_buffered {
+            out.flush()?;
+        }
     }
     Ok(())
 }
