@@ -12,7 +12,14 @@ fn line_buffered_output_arrives_before_input_ends() {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_killchain"))
         .env("KILLCHAIN_DATA_DIR", data.path())
-        .args(["map", "--line-buffered", "--summary", "none", "--model", "lm"])
+        .args([
+            "map",
+            "--line-buffered",
+            "--summary",
+            "none",
+            "--model",
+            "lm",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -28,7 +35,10 @@ fn line_buffered_output_arrives_before_input_ends() {
             }
         }
     });
-    for (input, phase) in [(r#"{"tags":["attack.t1566.001"]}"#, "delivery"), (r#"{"tags":["attack.t1486"]}"#, "actions-on-objectives")] {
+    for (input, phase) in [
+        (r#"{"tags":["attack.t1566.001"]}"#, "delivery"),
+        (r#"{"tags":["attack.t1486"]}"#, "actions-on-objectives"),
+    ] {
         writeln!(stdin, "{input}").unwrap();
         stdin.flush().unwrap();
         // stdin stays open: the line must arrive anyway.
