@@ -133,10 +133,11 @@ pub struct Placement {
     pub phase: Arc<str>,
     /// Position of the primary phase in the model (0-based).
     pub phase_index: usize,
-    /// Every phase the evidence supports, in model order.
-    pub phases: Vec<Arc<str>>,
+    /// Every phase the evidence supports, in model order. Shared (`Arc`):
+    /// findings with the same evidence share one list.
+    pub phases: Arc<[Arc<str>]>,
     /// One line per phase: which technique or tactic put it there and why.
-    pub rationale: Vec<Arc<str>>,
+    pub rationale: Arc<[Arc<str>]>,
     /// 0..1, two decimals: the finding's confidence, lowered when the phase
     /// is ambiguous.
     pub confidence: f64,

@@ -6,7 +6,9 @@
 //! model (`killchain_kb::models`). Pure: no I/O, no clock.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
 
 use killchain_kb::models::{ModelSet, PlaceInput};
 use killchain_kb::AttackKb;
@@ -66,6 +68,8 @@ pub struct Mapper<'a> {
     /// The kb's names as findings carry them, built once and shared (`Arc`)
     /// by every finding: copying them per record was much of mapping's cost.
     shared: Shared,
+    /// Placements by evidence (see `cached_placements`).
+    cache: Mutex<HashMap<PlaceKey, Arc<[Placed]>, BuildHasherDefault<KeyHasher>>>,
 }
 
 /// Strings every finding shares, by kb and model index.
@@ -143,6 +147,7 @@ impl<'a> Mapper<'a> {
             paths,
             source_kind: SourceKind::Alert,
             shared: Shared::new(kb, models),
+            cache: Mutex::default(),
         }
     }
 
@@ -277,19 +282,77 @@ impl<'a> Mapper<'a> {
             .collect();
         finding.confidence = round2(confidence);
 
+        if named_phases.is_empty() {
+            if let Some(key) = PlaceKey::new(&techniques, &explicit_tactics) {
+                let placed = self.cached_placements(key, &techniques, &explicit_tactics);
+                for p in placed.iter() {
+                    finding.phases.insert(
+                        Arc::clone(&p.model),
+                        Placement {
+                            confidence: round2(confidence * p.ambiguity),
+                            ..p.placement.clone()
+                        },
+                    );
+                }
+                return;
+            }
+        }
+        for p in self.place(&techniques, &explicit_tactics, &named_phases) {
+            finding.phases.insert(
+                p.model,
+                Placement {
+                    confidence: round2(confidence * p.ambiguity),
+                    ..p.placement
+                },
+            );
+        }
+    }
+
+    /// The placements for this evidence from the cache, computing and
+    /// storing them on a miss. Alerts repeat: a SIEM stream carries the same
+    /// few hundred rule / technique combinations over and over, and placing
+    /// was a fifth of mapping's cost before the cache.
+    fn cached_placements(
+        &self,
+        key: PlaceKey,
+        techniques: &[usize],
+        tactics: &[usize],
+    ) -> Arc<[Placed]> {
+        // A poisoned lock only means another thread panicked mid-insert of a
+        // value computed from immutable inputs; the map is still valid.
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = cache.get(&key) {
+            return Arc::clone(hit);
+        }
+        let placed: Arc<[Placed]> = self.place(techniques, tactics, &[]).into();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&placed));
+        placed
+    }
+
+    /// Places the evidence in every selected model; confidence left at 0.
+    fn place(
+        &self,
+        techniques: &[usize],
+        tactics: &[usize],
+        named_phases: &[(String, String)],
+    ) -> Vec<Placed> {
         let input = PlaceInput {
-            techniques: &techniques,
-            tactics: &explicit_tactics,
-            named_phases: &named_phases,
+            techniques,
+            tactics,
+            named_phases,
         };
+        let mut out = Vec::with_capacity(self.selected.len());
         for &mi in &self.selected {
             let (model_id, phase_ids) = &self.shared.models[mi];
             if let Some(p) = self.models.place(mi, &input) {
-                // Evidence that splits across phases is less certain about the primary one.
-                let ambiguity = 1.0 / (1.0 + 0.25 * (p.phases.len() as f32 - 1.0));
-                finding.phases.insert(
-                    Arc::clone(model_id),
-                    Placement {
+                out.push(Placed {
+                    model: Arc::clone(model_id),
+                    // Evidence that splits across phases is less certain about the primary one.
+                    ambiguity: 1.0 / (1.0 + 0.25 * (p.phases.len() as f32 - 1.0)),
+                    placement: Placement {
                         phase: Arc::clone(&phase_ids[p.primary]),
                         phase_index: p.primary,
                         phases: p
@@ -297,12 +360,54 @@ impl<'a> Mapper<'a> {
                             .iter()
                             .map(|&i| Arc::clone(&phase_ids[i]))
                             .collect(),
-                        rationale: p.rationale,
-                        confidence: round2(confidence * ambiguity),
+                        rationale: p.rationale.into(),
+                        confidence: 0.0,
                     },
-                );
+                });
             }
         }
+        out
+    }
+}
+
+/// One model's placement of some evidence, before the finding's confidence
+/// is applied.
+#[derive(Debug)]
+struct Placed {
+    model: Arc<str>,
+    /// Factor on the finding's confidence for this model's primary phase.
+    ambiguity: f32,
+    placement: Placement,
+}
+
+/// Entries kept in the placement cache before it starts afresh: bounds
+/// memory on streams with endlessly varied technique combinations.
+const CACHE_LIMIT: usize = 1 << 14;
+
+/// The placement cache's key: technique indexes in record order, a
+/// separator, then the record's tactic indexes (order matters: the first
+/// reference gives the primary phase). Evidence with more references than
+/// fit is placed without the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PlaceKey {
+    len: u8,
+    ids: [u16; 15],
+}
+
+impl PlaceKey {
+    fn new(techniques: &[usize], tactics: &[usize]) -> Option<PlaceKey> {
+        let n = techniques.len() + 1 + tactics.len();
+        if n > 15 {
+            return None;
+        }
+        let mut ids = [0u16; 15];
+        for (slot, &x) in ids
+            .iter_mut()
+            .zip(techniques.iter().chain(&[u16::MAX as usize]).chain(tactics))
+        {
+            *slot = u16::try_from(x).ok()?;
+        }
+        Some(PlaceKey { len: n as u8, ids })
     }
 }
 
@@ -312,4 +417,26 @@ impl<'a> Mapper<'a> {
 /// confidences are, so the decimal chosen is the same either way.
 fn round2(x: f32) -> f64 {
     f64::from((x * 100.0).round()) / 100.0
+}
+
+/// FNV-1a over the key's bytes: keys are a few small integers, where
+/// SipHash's DoS resistance buys nothing (the cache is bounded).
+#[derive(Debug)]
+struct KeyHasher(u64);
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
