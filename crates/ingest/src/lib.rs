@@ -1,12 +1,20 @@
 //! killchain-ingest: the input edge of killchain.
 //!
 //! Turns alert/event files (NDJSON or JSON arrays, plain or gzip, files or
-//! stdin) into a stream of [`serde_json::Value`] records with bounded memory.
-//! Bad input never aborts the stream: each malformed record comes back as a
-//! [`RecordError`] naming its line, and the next record follows.
+//! stdin; Windows EVTX logs) into a stream of [`serde_json::Value`] records
+//! with bounded memory. Bad input never aborts the stream: each malformed
+//! record comes back as an error naming its line (or EVTX chunk and record),
+//! and the next record follows.
 //!
 //! - [`open_input`]: open a path (`-` = stdin), transparently gunzipping.
 //! - [`JsonRecords`]: the record iterator over any [`std::io::BufRead`].
+//! - [`evtx`]: find EVTX files ([`find_evtx_files`]) and stream their events
+//!   as JSON ([`EvtxFile`]), damage reported per chunk and record
+//!   ([`EvtxError`]).
+//! - [`windows`]: any Windows event record (EVTX JSON, flat exports such as
+//!   OTRF's, Winlogbeat/ECS) as a flat list of `(Sigma field name, &value)`
+//!   pairs borrowed from the record ([`flatten_windows`]), for the Sigma
+//!   engine. Pure: no I/O.
 //!
 //! ```
 //! use killchain_ingest::{Format, JsonRecords};
@@ -25,10 +33,14 @@
 //! ```
 
 mod error;
+pub mod evtx;
 mod input;
 mod json_records;
 mod scan;
+pub mod windows;
 
+pub use crate::evtx::{find_evtx_files, EvtxError, EvtxFile, EvtxRecord};
 pub use error::RecordError;
 pub use input::open_input;
 pub use json_records::{Format, JsonRecords, Record};
+pub use windows::{detect_shape, flatten_windows, WinShape};

@@ -40,7 +40,11 @@ fn cache_hits_equal_fresh_mappings_and_respect_order() {
     // Phishing first: delivery is primary; execution first: exploitation-side.
     let lm = |i: usize| first[i].phases.get("lm").unwrap().phase.to_string();
     assert_eq!(lm(0), "delivery");
-    assert_ne!(lm(1), "delivery", "order of evidence must change the primary phase");
+    assert_ne!(
+        lm(1),
+        "delivery",
+        "order of evidence must change the primary phase"
+    );
     assert_eq!(lm(3), lm(0));
     assert_eq!(lm(2), "actions-on-objectives");
 }

@@ -1,0 +1,654 @@
+//! The engine: rules compiled and routed by logsource, evaluated per event.
+//!
+//! Build once from rule texts (the caller reads the files) and a
+//! [`Pipeline`]; then, per event:
+//! 1. the event's fields are looked up once in the engine's field table
+//!    (names interned at compile time) and string values the rules compare
+//!    case-insensitively are lower-cased once;
+//! 2. the event's sources (Channel + EventID, ...) select the candidate
+//!    rules, and the sources' field aliases fill in missing names;
+//! 3. each candidate's condition is evaluated over its detections, with
+//!    short-circuiting; matches come back as rule indexes in rule order.
+//!
+//! Pure and deterministic: no I/O, no clock; the same rules and events give
+//! the same matches in the same order.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use rsigma_parser::{FilterRule, FilterRuleTarget, SigmaRule};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::compile::{compile_logic, Cond, Det, FieldTable, Item, ItemTest, Logic, Need};
+use crate::event::{each_string, Event};
+use crate::matcher::{lower, FieldId, Fields, Text};
+use crate::pipeline::{LogsourceKey, Pipeline};
+use crate::rules::{Level, LoadEntry, LoadReport, Outcome, RuleInfo};
+
+/// Which rules to load.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Leave out rules below this level.
+    pub min_level: Option<Level>,
+    /// Keep only rules with one of these statuses (empty: all but
+    /// `deprecated` and `unsupported`, as SigmaHQ intends).
+    pub statuses: Vec<String>,
+    /// Keep only rules with at least one of these tags (`attack.t1059`,
+    /// `attack.execution`; case-insensitive); empty: all.
+    pub tags: Vec<String>,
+}
+
+/// Engine options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Route rules by logsource through the pipeline (default). Off, every
+    /// rule runs on every event and logsources are ignored, as rsigma does
+    /// without `--logsource-routing`.
+    pub routing: bool,
+    pub selection: Selection,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            routing: true,
+            selection: Selection::default(),
+        }
+    }
+}
+
+/// A rule file's text and the name to report it under.
+#[derive(Debug, Clone)]
+pub struct RuleText {
+    pub path: String,
+    pub text: String,
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+struct Rule {
+    info: RuleInfo,
+    logic: Logic,
+    /// Sigma filters that apply: the rule matches only when none does.
+    filters: Vec<Logic>,
+}
+
+/// One event source, compiled for routing.
+#[derive(Debug, Clone)]
+struct RouteSource {
+    /// (field, lower-cased alternatives), Channel excluded (looked up by map).
+    conditions: Vec<(FieldId, Vec<String>)>,
+    /// (rule field, event field).
+    aliases: Vec<(FieldId, FieldId)>,
+    rules: Vec<u32>,
+}
+
+/// The compiled rule set.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    rules: Vec<Rule>,
+    fields: FieldTable,
+    /// Field name -> id, hashed fast (looked up for every field of every event).
+    lookup: FxHashMap<Box<str>, FieldId>,
+    /// Per field: some rule compares it case-insensitively.
+    lower_fields: Vec<bool>,
+    sources: Vec<RouteSource>,
+    /// Lower-cased Channel -> sources; `""` -> sources with no Channel condition.
+    by_channel: HashMap<String, Vec<usize>>,
+    channel_field: FieldId,
+    /// Rules that run on every event (routing off).
+    unrouted: Vec<u32>,
+    has_keywords: bool,
+    routing: bool,
+}
+
+impl Engine {
+    /// Compiles every rule document of `texts`; the report says what
+    /// happened to each.
+    pub fn build(texts: &[RuleText], pipeline: &Pipeline, opts: &Options) -> (Engine, LoadReport) {
+        let mut report = LoadReport::default();
+        let mut fields = FieldTable::default();
+        let channel_field = fields.intern("Channel");
+        let mut parsed_rules: Vec<(SigmaRule, String)> = Vec::new();
+        let mut filters: Vec<(FilterRule, String)> = Vec::new();
+        for t in texts {
+            let collection = match rsigma_parser::parse_sigma_yaml(&t.text) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.entries.push(LoadEntry {
+                        path: t.path.clone(),
+                        title: "(unparsed file)".into(),
+                        id: None,
+                        outcome: Outcome::Invalid(e.to_string()),
+                    });
+                    continue;
+                }
+            };
+            for err in &collection.errors {
+                report.entries.push(LoadEntry {
+                    path: t.path.clone(),
+                    title: "(unparsed document)".into(),
+                    id: None,
+                    outcome: Outcome::Invalid(err.clone()),
+                });
+            }
+            for c in collection.correlations {
+                report.entries.push(LoadEntry {
+                    path: t.path.clone(),
+                    title: c.title.clone(),
+                    id: c.id.clone(),
+                    outcome: Outcome::Unsupported(
+                        "correlation rules are not evaluated yet by killchain".into(),
+                    ),
+                });
+            }
+            for r in collection.rules {
+                parsed_rules.push((r, t.path.clone()));
+            }
+            for f in collection.filters {
+                filters.push((f, t.path.clone()));
+            }
+        }
+
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut routes: Vec<Vec<usize>> = Vec::new();
+        for (r, path) in parsed_rules {
+            let info = rule_info(&r, &path);
+            let entry = |outcome| LoadEntry {
+                path: path.clone(),
+                title: r.title.clone(),
+                id: r.id.clone(),
+                outcome,
+            };
+            if let Some(why) = filtered_out(&info, &opts.selection) {
+                report.entries.push(entry(Outcome::Filtered(why)));
+                continue;
+            }
+            let sources = if opts.routing {
+                match pipeline.route(&info.logsource) {
+                    Some(s) => s,
+                    None => {
+                        report.entries.push(entry(Outcome::Unsupported(format!(
+                            "no pipeline source for logsource {}",
+                            info.logsource
+                        ))));
+                        continue;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            match compile_logic(&r, &mut fields, &pipeline.placeholders) {
+                Ok(logic) => {
+                    report.entries.push(entry(Outcome::Loaded));
+                    rules.push(Rule {
+                        info,
+                        logic,
+                        filters: Vec::new(),
+                    });
+                    routes.push(sources);
+                }
+                Err(crate::compile::CompileError::Unsupported(m)) => {
+                    report.entries.push(entry(Outcome::Unsupported(m)))
+                }
+                Err(crate::compile::CompileError::Invalid(m)) => {
+                    report.entries.push(entry(Outcome::Invalid(m)))
+                }
+            }
+        }
+
+        // Sigma filters: `and not <filter>` on the rules they name.
+        for (f, path) in filters {
+            let as_rule = filter_as_rule(&f);
+            let entry = |outcome| LoadEntry {
+                path: path.clone(),
+                title: f.title.clone(),
+                id: f.id.clone(),
+                outcome,
+            };
+            match compile_logic(&as_rule, &mut fields, &pipeline.placeholders) {
+                Ok(logic) => {
+                    let mut applied = 0;
+                    for rule in &mut rules {
+                        if filter_applies(&f, &rule.info) {
+                            rule.filters.push(logic.clone());
+                            applied += 1;
+                        }
+                    }
+                    report.entries.push(entry(if applied > 0 {
+                        Outcome::Loaded
+                    } else {
+                        Outcome::Unsupported("filter names no loaded rule".into())
+                    }));
+                }
+                Err(e) => report.entries.push(entry(match e {
+                    crate::compile::CompileError::Unsupported(m) => Outcome::Unsupported(m),
+                    crate::compile::CompileError::Invalid(m) => Outcome::Invalid(m),
+                })),
+            }
+        }
+
+        // Routing tables.
+        let mut sources: Vec<RouteSource> = pipeline
+            .sources
+            .iter()
+            .map(|s| RouteSource {
+                conditions: s
+                    .conditions
+                    .iter()
+                    .filter(|(k, _)| k != "Channel")
+                    .map(|(k, v)| (fields.intern(k), v.clone()))
+                    .collect(),
+                aliases: s
+                    .aliases
+                    .iter()
+                    .map(|(rule_f, event_f)| (fields.intern(rule_f), fields.intern(event_f)))
+                    .collect(),
+                rules: Vec::new(),
+            })
+            .collect();
+        let mut unrouted = Vec::new();
+        for (i, srcs) in routes.iter().enumerate() {
+            if opts.routing {
+                for &s in srcs {
+                    sources[s].rules.push(i as u32);
+                }
+            } else {
+                unrouted.push(i as u32);
+            }
+        }
+
+        let mut lower_fields = vec![false; fields.names.len()];
+        let mut has_keywords = false;
+        for r in &rules {
+            for logic in std::iter::once(&r.logic).chain(&r.filters) {
+                for d in &logic.dets {
+                    mark_lower(d, &mut lower_fields, &mut has_keywords);
+                }
+            }
+        }
+        let lookup = fields
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as FieldId))
+            .collect();
+        let engine = Engine {
+            rules,
+            lookup,
+            lower_fields,
+            by_channel: pipeline.by_channel(),
+            sources,
+            channel_field,
+            unrouted,
+            has_keywords,
+            routing: opts.routing,
+            fields,
+        };
+        (engine, report)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+    /// Rule `i`'s metadata (`i` from [`Engine::evaluate`]).
+    pub fn rule(&self, i: usize) -> &RuleInfo {
+        &self.rules[i].info
+    }
+    pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
+        self.rules.iter().map(|r| &r.info)
+    }
+
+    /// Evaluates one event; pushes the indexes of the matching rules onto
+    /// `out`, in rule order.
+    pub fn evaluate<E: Event + ?Sized>(
+        &self,
+        event: &E,
+        scratch: &mut Scratch,
+        out: &mut Vec<usize>,
+    ) {
+        scratch.ensure(self.fields.names.len(), self.rules.len());
+        let mut vals: Vec<(&Value, Span)> = Vec::with_capacity(32);
+        let mut all: Vec<&Value> = Vec::new();
+        let keywords = self.has_keywords;
+        let slots = &mut scratch.slots;
+        let touched = &mut scratch.touched;
+        let arena = &mut scratch.arena;
+        arena.clear();
+        event.for_each_field(&mut |name, v| {
+            if keywords {
+                all.push(v);
+            }
+            if let Some(&id) = self.lookup.get(name) {
+                let slot = &mut slots[id as usize];
+                if *slot == ABSENT {
+                    *slot = vals.len() as u32;
+                    touched.push(id);
+                    let span = match v {
+                        Value::String(s) if self.lower_fields[id as usize] => match lower(s) {
+                            Cow::Borrowed(_) => Span::Raw,
+                            Cow::Owned(l) => {
+                                let start = arena.len();
+                                arena.push_str(&l);
+                                Span::At(start as u32, arena.len() as u32)
+                            }
+                        },
+                        _ => Span::Raw,
+                    };
+                    vals.push((v, span));
+                }
+            }
+        });
+
+        // Candidate rules.
+        let candidates = &mut scratch.candidates;
+        candidates.clear();
+        if self.routing {
+            let channel = match slots[self.channel_field as usize] {
+                ABSENT => None,
+                i => vals[i as usize].0.as_str().map(lower),
+            };
+            let srcs = channel
+                .as_deref()
+                .and_then(|c| self.by_channel.get(c))
+                .into_iter()
+                .flatten()
+                .chain(self.by_channel.get("").into_iter().flatten());
+            for &s in srcs {
+                let src = &self.sources[s];
+                let holds = src
+                    .conditions
+                    .iter()
+                    .all(|(f, alts)| match slots[*f as usize] {
+                        ABSENT => false,
+                        i => value_in(vals[i as usize].0, alts),
+                    });
+                if !holds {
+                    continue;
+                }
+                for &(rule_f, event_f) in &src.aliases {
+                    let (rf, ef) = (rule_f as usize, event_f as usize);
+                    if slots[rf] == ABSENT && slots[ef] != ABSENT {
+                        slots[rf] = slots[ef];
+                        touched.push(rule_f);
+                    }
+                }
+                for &r in &src.rules {
+                    let stamp = &mut scratch.rule_seen[r as usize];
+                    if !*stamp {
+                        *stamp = true;
+                        candidates.push(r);
+                    }
+                }
+            }
+            candidates.sort_unstable();
+            for &r in candidates.iter() {
+                scratch.rule_seen[r as usize] = false;
+            }
+        } else {
+            candidates.extend_from_slice(&self.unrouted);
+        }
+
+        let ctx = Ctx {
+            slots,
+            vals: &vals,
+            arena,
+            all: &all,
+        };
+        for &r in candidates.iter() {
+            let rule = &self.rules[r as usize];
+            if eval_logic(&rule.logic, &ctx) && !rule.filters.iter().any(|f| eval_logic(f, &ctx)) {
+                out.push(r as usize);
+            }
+        }
+        for &f in touched.iter() {
+            slots[f as usize] = ABSENT;
+        }
+        touched.clear();
+    }
+}
+
+const ABSENT: u32 = u32::MAX;
+
+/// Where a value's lower-cased text is: the raw text itself, or a span of
+/// the scratch arena.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    Raw,
+    At(u32, u32),
+}
+
+/// Reusable per-thread buffers for [`Engine::evaluate`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Field id -> index into the event's values, or ABSENT.
+    slots: Vec<u32>,
+    touched: Vec<FieldId>,
+    arena: String,
+    candidates: Vec<u32>,
+    rule_seen: Vec<bool>,
+}
+
+impl Scratch {
+    fn ensure(&mut self, fields: usize, rules: usize) {
+        if self.slots.len() < fields {
+            self.slots.resize(fields, ABSENT);
+        }
+        if self.rule_seen.len() < rules {
+            self.rule_seen.resize(rules, false);
+        }
+    }
+}
+
+/// One event, ready for evaluation.
+struct Ctx<'a, 'e> {
+    slots: &'a [u32],
+    vals: &'a [(&'e Value, Span)],
+    arena: &'a str,
+    all: &'a [&'e Value],
+}
+
+impl Fields for Ctx<'_, '_> {
+    fn get(&self, field: FieldId) -> Option<&Value> {
+        match self.slots[field as usize] {
+            ABSENT => None,
+            i => Some(self.vals[i as usize].0),
+        }
+    }
+}
+
+fn eval_logic(logic: &Logic, ctx: &Ctx<'_, '_>) -> bool {
+    logic.conds.iter().any(|c| eval_cond(c, logic, ctx))
+}
+
+fn eval_cond(c: &Cond, logic: &Logic, ctx: &Ctx<'_, '_>) -> bool {
+    match c {
+        Cond::Det(i) => eval_det(&logic.dets[*i], ctx),
+        Cond::And(xs) => xs.iter().all(|x| eval_cond(x, logic, ctx)),
+        Cond::Or(xs) => xs.iter().any(|x| eval_cond(x, logic, ctx)),
+        Cond::Not(x) => !eval_cond(x, logic, ctx),
+        Cond::Of { need, dets } => match need {
+            Need::Any => dets.iter().any(|&d| eval_det(&logic.dets[d], ctx)),
+            Need::All => dets.iter().all(|&d| eval_det(&logic.dets[d], ctx)),
+            Need::AtLeast(n) => {
+                let mut hits = 0u64;
+                for &d in dets {
+                    if eval_det(&logic.dets[d], ctx) {
+                        hits += 1;
+                        if hits >= *n {
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+        },
+    }
+}
+
+fn eval_det(d: &Det, ctx: &Ctx<'_, '_>) -> bool {
+    match d {
+        Det::All(items) => items.iter().all(|i| eval_item(i, ctx)),
+        Det::Any(ds) => ds.iter().any(|d| eval_det(d, ctx)),
+        Det::And(ds) => ds.iter().all(|d| eval_det(d, ctx)),
+        Det::Keywords(m) => ctx.all.iter().any(|v| {
+            each_string(v, &mut |s| {
+                let l = lower(s);
+                m.matches(Text::Str { raw: s, lower: &l }, ctx)
+            })
+        }),
+    }
+}
+
+fn eval_item(item: &Item, ctx: &Ctx<'_, '_>) -> bool {
+    let slot = ctx.slots[item.field as usize];
+    if slot == ABSENT {
+        return match &item.test {
+            ItemTest::Exists(want) => !want,
+            ItemTest::Match(m) => m.matches_missing(),
+        };
+    }
+    let (v, span) = ctx.vals[slot as usize];
+    match &item.test {
+        ItemTest::Exists(want) => *want != v.is_null(),
+        ItemTest::Match(m) => match v {
+            Value::String(s) => {
+                let lower = match span {
+                    Span::Raw => s.as_str(),
+                    Span::At(a, b) => &ctx.arena[a as usize..b as usize],
+                };
+                m.matches(Text::Str { raw: s, lower }, ctx)
+            }
+            other => m.matches(Text::Other(other), ctx),
+        },
+    }
+}
+
+/// Whether a routing condition's alternatives contain the event value.
+fn value_in(v: &Value, alts: &[String]) -> bool {
+    match v {
+        Value::String(s) => {
+            let l = lower(s);
+            alts.iter().any(|a| *a == l)
+        }
+        Value::Number(n) => {
+            let t = n.to_string();
+            alts.contains(&t)
+        }
+        _ => false,
+    }
+}
+
+fn mark_lower(d: &Det, lower_fields: &mut [bool], keywords: &mut bool) {
+    match d {
+        Det::All(items) => {
+            for i in items {
+                if i.needs_lower {
+                    lower_fields[i.field as usize] = true;
+                }
+            }
+        }
+        Det::Any(ds) | Det::And(ds) => ds
+            .iter()
+            .for_each(|d| mark_lower(d, lower_fields, keywords)),
+        Det::Keywords(_) => *keywords = true,
+    }
+}
+
+fn rule_info(r: &SigmaRule, path: &str) -> RuleInfo {
+    RuleInfo {
+        id: r.id.clone(),
+        title: r.title.clone(),
+        level: r.level.map(Level::from),
+        status: r.status.map(|s| format!("{s:?}").to_lowercase()),
+        tags: r.tags.clone(),
+        logsource: LogsourceKey {
+            product: r.logsource.product.clone(),
+            category: r.logsource.category.clone(),
+            service: r.logsource.service.clone(),
+        },
+        path: path.to_string(),
+        correlation: false,
+    }
+}
+
+/// Why the selection leaves a rule out, if it does.
+fn filtered_out(info: &RuleInfo, sel: &Selection) -> Option<String> {
+    if let Some(min) = sel.min_level {
+        if info.level.is_none_or(|l| l < min) {
+            return Some(format!("level below {}", min.as_str()));
+        }
+    }
+    let status = info.status.as_deref().unwrap_or("");
+    if sel.statuses.is_empty() {
+        if matches!(status, "deprecated" | "unsupported") {
+            return Some(format!("status {status}"));
+        }
+    } else if !sel.statuses.iter().any(|s| s.eq_ignore_ascii_case(status)) {
+        return Some(format!(
+            "status {}",
+            if status.is_empty() { "(none)" } else { status }
+        ));
+    }
+    if !sel.tags.is_empty()
+        && !info
+            .tags
+            .iter()
+            .any(|t| sel.tags.iter().any(|s| s.eq_ignore_ascii_case(t)))
+    {
+        return Some("no selected tag".into());
+    }
+    None
+}
+
+/// A filter's detection as a rule, so it compiles the same way.
+fn filter_as_rule(f: &FilterRule) -> SigmaRule {
+    SigmaRule {
+        title: f.title.clone(),
+        logsource: f.logsource.clone().unwrap_or_default(),
+        detection: f.detection.clone(),
+        sigma_version: f.sigma_version,
+        id: f.id.clone(),
+        name: f.name.clone(),
+        related: Vec::new(),
+        taxonomy: None,
+        status: f.status,
+        description: None,
+        license: None,
+        author: None,
+        references: Vec::new(),
+        date: None,
+        modified: None,
+        fields: Vec::new(),
+        falsepositives: Vec::new(),
+        level: None,
+        tags: Vec::new(),
+        scope: Vec::new(),
+        custom_attributes: HashMap::new(),
+    }
+}
+
+/// Whether a filter targets a rule: by id or title (or all rules), and its
+/// logsource, when it has one, fits the rule's.
+fn filter_applies(f: &FilterRule, rule: &RuleInfo) -> bool {
+    let targeted = match &f.rules {
+        FilterRuleTarget::Any => true,
+        FilterRuleTarget::Specific(names) => names
+            .iter()
+            .any(|n| rule.id.as_deref() == Some(n.as_str()) || rule.title == *n),
+    };
+    let fits = f.logsource.as_ref().is_none_or(|l| {
+        let eq = |a: &Option<String>, b: &Option<String>| {
+            a.as_ref()
+                .is_none_or(|x| b.as_deref().is_some_and(|y| y.eq_ignore_ascii_case(x)))
+        };
+        eq(&l.product, &rule.logsource.product)
+            && eq(&l.category, &rule.logsource.category)
+            && eq(&l.service, &rule.logsource.service)
+    });
+    targeted && fits
+}
