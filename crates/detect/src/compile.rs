@@ -394,17 +394,19 @@ fn value_matcher(
             .or_else(|_| invalid(format!("bad CIDR {t:?}")));
     }
     if let Some(op) = m.num {
-        let n = match v {
-            SigmaValue::Integer(n) => *n as f64,
-            SigmaValue::Float(f) => *f,
-            SigmaValue::String(s) => s
-                .original
-                .trim()
-                .parse()
-                .or_else(|_| invalid(format!("{:?} is not a number", s.original)))?,
+        let (n, int) = match v {
+            SigmaValue::Integer(n) => (*n as f64, Some(*n)),
+            SigmaValue::Float(f) => (*f, None),
+            SigmaValue::String(s) => {
+                let t = s.original.trim();
+                let n: f64 = t
+                    .parse()
+                    .or_else(|_| invalid(format!("{:?} is not a number", s.original)))?;
+                (n, t.parse().ok())
+            }
             _ => return invalid("comparison needs a number"),
         };
-        return Ok(Matcher::Num { op, value: n });
+        return Ok(Matcher::Num { op, value: n, int });
     }
     let op = m.op.unwrap_or(StrOp::Exact);
     let s = match v {
@@ -414,12 +416,14 @@ fn value_matcher(
             return Ok(Matcher::Num {
                 op: NumOp::Eq,
                 value: *n as f64,
+                int: Some(*n),
             })
         }
         SigmaValue::Float(f) if m.op.is_none() && !m.base64 && !m.base64offset => {
             return Ok(Matcher::Num {
                 op: NumOp::Eq,
                 value: *f,
+                int: None,
             })
         }
         SigmaValue::String(s) => s.clone(),
@@ -585,31 +589,54 @@ pub(crate) fn windash(s: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// `expand`: `%name%` placeholders replaced by each of their values.
+/// `expand`: `%name%` placeholders replaced by each of their values; `\%`
+/// is a literal percent sign (Sigma v2 §expand).
 fn expand(s: &SigmaString, ph: &Placeholders) -> Result<Vec<SigmaString>> {
     let mut variants = vec![String::new()];
-    let text = &s.original;
-    let mut rest = text.as_str();
-    while let Some(start) = rest.find('%') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('%') else { break };
-        let name = &after[..end];
-        for v in &mut variants {
-            v.push_str(&rest[..start]);
+    let chars: Vec<char> = s.original.chars().collect();
+    let mut i = 0;
+    let mut lit = String::new();
+    while i < chars.len() {
+        match chars[i] {
+            // `\\` stays an escaped backslash (unescaped by SigmaString later).
+            '\\' if chars.get(i + 1) == Some(&'\\') => {
+                lit.push_str("\\\\");
+                i += 2;
+            }
+            '\\' if chars.get(i + 1) == Some(&'%') => {
+                lit.push('%');
+                i += 2;
+            }
+            '%' => {
+                let Some(len) = chars[i + 1..].iter().position(|&c| c == '%') else {
+                    lit.push('%');
+                    i += 1;
+                    continue;
+                };
+                let name: String = chars[i + 1..i + 1 + len].iter().collect();
+                let Some(values) = ph.get(&name) else {
+                    return unsupported(format!(
+                        "placeholder %{name}% has no value (define it under `placeholders:` in a pipeline)"
+                    ));
+                };
+                let prefix = std::mem::take(&mut lit);
+                variants = variants
+                    .iter()
+                    .flat_map(|v| {
+                        let prefix = &prefix;
+                        values.iter().map(move |x| format!("{v}{prefix}{x}"))
+                    })
+                    .collect();
+                i += len + 2;
+            }
+            c => {
+                lit.push(c);
+                i += 1;
+            }
         }
-        let Some(values) = ph.get(name) else {
-            return unsupported(format!(
-                "placeholder %{name}% has no value (define it under `placeholders:` in a pipeline)"
-            ));
-        };
-        variants = variants
-            .iter()
-            .flat_map(|v| values.iter().map(move |x| format!("{v}{x}")))
-            .collect();
-        rest = &after[end + 1..];
     }
     for v in &mut variants {
-        v.push_str(rest);
+        v.push_str(&lit);
     }
     Ok(variants.iter().map(|v| SigmaString::new(v)).collect())
 }

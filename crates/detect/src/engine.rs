@@ -268,6 +268,15 @@ impl Engine {
                 }
             }
         }
+        // An aliased field is read through the event's own name: lower-case
+        // that one when the rule's is.
+        for src in &sources {
+            for &(rule_f, event_f) in &src.aliases {
+                if lower_fields[rule_f as usize] {
+                    lower_fields[event_f as usize] = true;
+                }
+            }
+        }
         let lookup = fields
             .names
             .iter()
@@ -514,7 +523,8 @@ fn eval_item(item: &Item, ctx: &Ctx<'_, '_>) -> bool {
     }
     let (v, span) = ctx.vals[slot as usize];
     match &item.test {
-        ItemTest::Exists(want) => *want != v.is_null(),
+        // Presence only, "be it empty or null" (Sigma modifiers appendix v2.1).
+        ItemTest::Exists(want) => *want,
         ItemTest::Match(m) => match v {
             Value::String(s) => {
                 let lower = match span {

@@ -62,9 +62,13 @@ pub(crate) enum Matcher {
     },
     Regex(Regex),
     Cidr(IpNet),
+    /// A numeric comparison; `int` holds the value when it is an integer,
+    /// compared exactly with integer event values (f64 loses precision
+    /// above 2^53: record IDs, logon IDs).
     Num {
         op: NumOp,
         value: f64,
+        int: Option<i64>,
     },
     Bool(bool),
     /// The field is null or absent.
@@ -122,7 +126,9 @@ impl Matcher {
     /// Whether any part of the matcher needs the lower-cased text.
     pub(crate) fn needs_lower(&self) -> bool {
         match self {
-            Matcher::Str { cased, .. } | Matcher::Glob { cased, .. } => !cased,
+            Matcher::Str { cased, .. }
+            | Matcher::Glob { cased, .. }
+            | Matcher::FieldRef { cased, .. } => !cased,
             Matcher::Not(m) => m.needs_lower(),
             Matcher::Any(ms) | Matcher::All(ms) => ms.iter().any(Matcher::needs_lower),
             _ => false,
@@ -169,9 +175,10 @@ impl Matcher {
                 .trim()
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| net.contains(&ip)),
-            Matcher::Num { op, value } => {
-                raw.parse::<f64>().is_ok_and(|x| num_test(*op, x, *value))
-            }
+            Matcher::Num { op, value, int } => match (int, raw.trim().parse::<i64>()) {
+                (Some(i), Ok(x)) => int_test(*op, x, *i),
+                _ => raw.parse::<f64>().is_ok_and(|x| num_test(*op, x, *value)),
+            },
             Matcher::Bool(b) => match lower {
                 "true" | "1" | "yes" => *b,
                 "false" | "0" | "no" => !*b,
@@ -187,7 +194,7 @@ impl Matcher {
                     }
                 }
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => {
-                    *op == StrOp::Exact && scalar_text(v).as_deref() == Some(raw)
+                    scalar_text(v).is_some_and(|t| op.test(raw, &t))
                 }
                 _ => false,
             },
@@ -201,13 +208,15 @@ impl Matcher {
         match (self, v) {
             (Matcher::Null, Value::Null) => true,
             (_, Value::Null | Value::Object(_) | Value::Array(_)) => false,
-            (Matcher::Num { op, value }, Value::Number(n)) => {
-                n.as_f64().is_some_and(|x| num_test(*op, x, *value))
-            }
+            (Matcher::Num { op, value, int }, Value::Number(n)) => match (int, n.as_i64()) {
+                (Some(i), Some(x)) => int_test(*op, x, *i),
+                _ => n.as_f64().is_some_and(|x| num_test(*op, x, *value)),
+            },
             (Matcher::Bool(b), Value::Bool(x)) => b == x,
-            (Matcher::FieldRef { field, op, .. }, _) => match fields.get(*field) {
-                Some(other) if *op == StrOp::Exact => other == v,
-                _ => false,
+            // Compared as text, so 4 and "4" are equal both ways.
+            (Matcher::FieldRef { .. }, scalar) => match scalar_text(scalar) {
+                Some(t) => self.matches_str(&t, &t, fields),
+                None => false,
             },
             // Numbers and booleans compared as text by string matchers
             // (`EventID: '4688'` matches the number 4688).
@@ -216,6 +225,16 @@ impl Matcher {
                 None => false,
             },
         }
+    }
+}
+
+fn int_test(op: NumOp, x: i64, v: i64) -> bool {
+    match op {
+        NumOp::Eq => x == v,
+        NumOp::Gt => x > v,
+        NumOp::Gte => x >= v,
+        NumOp::Lt => x < v,
+        NumOp::Lte => x <= v,
     }
 }
 

@@ -38,9 +38,11 @@ mod input;
 mod json_records;
 mod scan;
 pub mod windows;
+mod zip_input;
 
 pub use crate::evtx::{find_evtx_files, EvtxError, EvtxFile, EvtxRecord};
 pub use error::RecordError;
 pub use input::open_input;
 pub use json_records::{Format, JsonRecords, Record};
 pub use windows::{detect_shape, flatten_windows, WinShape};
+pub use zip_input::for_each_zip_member;

@@ -607,6 +607,10 @@ impl<'a> Planner<'a> {
             if let Some(name) = &rule.name {
                 self.set_if_absent(&["rule", "name"], Leaf::Str(name));
             }
+            // Not an ECS field: the rule's own severity (Sigma `level`).
+            if let Some(level) = &rule.level {
+                self.set_if_absent(&["rule", "level"], Leaf::Str(level));
+            }
         }
     }
 
@@ -971,6 +975,9 @@ mod tests {
                 }
                 if let Some(name) = &rule.name {
                     set_if_absent(obj, "rule.name", Value::String(name.clone()));
+                }
+                if let Some(level) = &rule.level {
+                    set_if_absent(obj, "rule.level", Value::String(level.clone()));
                 }
             }
         }
