@@ -42,7 +42,7 @@ fn zip_error(e: zip::result::ZipError, path: &Path, member: Option<usize>) -> io
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Write;
 
     #[test]
     fn members_stream_in_order_and_bad_archives_are_named() {
