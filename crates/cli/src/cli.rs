@@ -19,6 +19,7 @@ Examples:
   killchain demo                               run the pipeline on the built-in sample
   killchain map alerts.ndjson > enriched.ndjson
   cat alerts.json | killchain map --model lm   enrich a stream, Lockheed Martin only
+  killchain hunt logs/ --rules sigma/rules/windows   Sigma over EVTX / JSON, findings mapped
   killchain explain T1003.001                  what is it, which phases, who uses it
   killchain explain attack.g0016               a Sigma tag, a group, a name...
   killchain models show lm                     the ATT&CK -> kill chain mapping table
@@ -58,6 +59,12 @@ pub enum Command {
     /// Enrich alerts (NDJSON or JSON arrays) with ATT&CK and kill chain context.
     #[command(after_help = MAP_HELP)]
     Map(MapArgs),
+    /// Hunt with Sigma rules over Windows event logs (EVTX, JSON, zip) and map the findings.
+    #[command(after_help = HUNT_HELP)]
+    Hunt(HuntArgs),
+    /// Sigma rule sets: load them and report what loads, what does not and why.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Explain a technique, tactic, group, software, campaign or mitigation.
     Explain(ExplainArgs),
     /// Manage the ATT&CK knowledge base (info, import a newer release).
@@ -135,6 +142,101 @@ pub struct MapArgs {
     /// ingested; `killchain explain` gives the rationale on demand).
     #[arg(long)]
     pub lean: bool,
+}
+
+const HUNT_HELP: &str = "\
+Inputs: EVTX files, JSON / NDJSON exports of Windows events (flat as in \
+OTRF / NXLog, Event.System + Event.EventData as evtx_dump writes, or \
+Winlogbeat / ECS), gzip, zip archives of those, and folders of any of them \
+(searched recursively). Rules: Sigma rule folders (--rules, repeatable); \
+without --rules the built-in stage-indicator pack is used. Each finding is \
+the matching event with ECS threat.*, rule.*, kill_chain.<model> and \
+killchain.* added (docs/output-schema.md). A summary per host (kill chain \
+stages reached, first and last time, top rules) goes to stderr.
+
+Exit status: 0 all inputs read, 1 some input or record was unreadable, 2 fatal.
+
+Examples:
+  killchain hunt logs/ --rules sigma/rules/windows > findings.ndjson
+  killchain hunt Security.evtx --rules sigma/rules --with-builtin --format table
+  killchain hunt dataset.zip --rules sigma/rules/windows --min-level high --format csv -o timeline.csv
+  killchain hunt logs/ --rules my-rules --tag attack.lateral_movement";
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// EVTX / JSON / NDJSON / gzip / zip files and folders.
+    #[arg(value_name = "PATH", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// Sigma rule file or folder (searched recursively); repeatable.
+    #[arg(long = "rules", short = 'r', value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Add the built-in stage-indicator rules to those given with --rules.
+    #[arg(long)]
+    pub with_builtin: bool,
+    /// Extra logsource pipeline (YAML, docs/pipelines.md); repeatable.
+    #[arg(long = "pipeline", value_name = "FILE")]
+    pub pipelines: Vec<PathBuf>,
+    /// Run every rule on every event, ignoring logsources (slower; for logs
+    /// without Channel / EventID).
+    #[arg(long)]
+    pub no_routing: bool,
+    /// Only rules of this level or above (informational, low, medium, high, critical).
+    #[arg(long, value_name = "LEVEL")]
+    pub min_level: Option<String>,
+    /// Only rules with these statuses (comma-separated; default: all but
+    /// deprecated and unsupported).
+    #[arg(long, value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<String>,
+    /// Only rules with one of these tags (comma-separated, e.g. attack.t1059,attack.discovery).
+    #[arg(long = "tag", value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Models to place findings in (comma-separated; default: all).
+    #[arg(long = "model", short = 'm', value_delimiter = ',', value_name = "ID")]
+    pub models: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = HuntFormat::Ndjson)]
+    pub format: HuntFormat,
+    /// Write output here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Summary on stderr at the end.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub summary: SummaryFormat,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Leave out kill_chain.<model>.rationale and killchain.evidence.
+    #[arg(long)]
+    pub lean: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HuntFormat {
+    /// The events with findings, enriched (one JSON object per line).
+    Ndjson,
+    /// A timeline: one row per finding, sorted by time.
+    Csv,
+    /// A terminal table sorted by time.
+    Table,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load rule folders and report every rule that does not load, with the reason.
+    Check {
+        /// Sigma rule files or folders.
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Extra logsource pipeline (YAML); repeatable.
+        #[arg(long = "pipeline", value_name = "FILE")]
+        pipelines: Vec<PathBuf>,
+        /// Print the report as JSON (every rule with its outcome).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -233,6 +335,28 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Sigma detection throughput (parse, flatten, evaluate) on real events
+    /// vs serde_json parsing the same events, single-threaded.
+    #[command(
+        after_help = "Example:\n  killchain bench hunt --rules ../shared/data/sigma/rules/windows ../shared/data/otrf"
+    )]
+    Hunt {
+        /// Event files or folders (JSON / NDJSON / gzip / zip), loaded into memory first.
+        #[arg(required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        /// Sigma rule folders.
+        #[arg(long = "rules", short = 'r', required = true, value_name = "DIR")]
+        rules: Vec<PathBuf>,
+        /// Stop loading events after this many.
+        #[arg(long, default_value_t = 300_000)]
+        limit: usize,
+        /// Repetitions (best run is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// `map` throughput on generated alerts vs serde_json parse+write of the same data.
     Map {
         /// Number of generated alerts.

@@ -466,11 +466,7 @@ fn value_matcher(
 
 /// A literal needle, lower-cased unless `cased`.
 fn plain(op: StrOp, s: &str, cased: bool) -> Matcher {
-    Matcher::Str {
-        op,
-        needle: if cased { s.into() } else { lower(s).into() },
-        cased,
-    }
+    Matcher::literal(op, if cased { s.into() } else { lower(s).into() }, cased)
 }
 
 /// A Sigma string (with its wildcards) under a string op.
@@ -518,7 +514,7 @@ fn simple_glob(toks: &[Tok], cased: bool) -> Option<Matcher> {
         [l, Tok::Star] => (StrOp::StartsWith, lit(l)?),
         _ => return None,
     };
-    Some(Matcher::Str { op, needle, cased })
+    Some(Matcher::literal(op, needle, cased))
 }
 
 /// UTF-16 encodings (`wide` = `utf16le`, `utf16be`, `utf16` with a BOM);

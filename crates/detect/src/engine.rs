@@ -24,6 +24,7 @@ use crate::compile::{compile_logic, Cond, Det, FieldTable, Item, ItemTest, Logic
 use crate::event::{each_string, Event};
 use crate::matcher::{lower, FieldId, Fields, Text};
 use crate::pipeline::{LogsourceKey, Pipeline};
+use crate::prefilter::{self, FieldScan};
 use crate::rules::{Level, LoadEntry, LoadReport, Outcome, RuleInfo};
 
 /// Which rules to load.
@@ -37,6 +38,26 @@ pub struct Selection {
     /// Keep only rules with at least one of these tags (`attack.t1059`,
     /// `attack.execution`; case-insensitive); empty: all.
     pub tags: Vec<String>,
+}
+
+impl Selection {
+    /// Every rule, deprecated and unsupported statuses included (for
+    /// checking a rule set, and for comparing engines).
+    pub fn everything() -> Selection {
+        Selection {
+            statuses: [
+                "stable",
+                "test",
+                "experimental",
+                "deprecated",
+                "unsupported",
+                "",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Selection::default()
+        }
+    }
 }
 
 /// Engine options.
@@ -101,6 +122,10 @@ pub struct Engine {
     unrouted: Vec<u32>,
     has_keywords: bool,
     routing: bool,
+    /// Cross-rule literal scanners, one per field (see `prefilter.rs`).
+    scans: Vec<FieldScan>,
+    /// Per rule: it has a prefilter requirement (else it is always evaluated).
+    gated: Vec<bool>,
 }
 
 impl Engine {
@@ -277,6 +302,27 @@ impl Engine {
                 }
             }
         }
+        // The prefilter: per-field literal scanners.
+        let reqs: Vec<(u32, prefilter::Requirement)> = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| prefilter::requirement(&r.logic).map(|q| (i as u32, q)))
+            .collect();
+        let mut gated = vec![false; rules.len()];
+        for (i, _) in &reqs {
+            gated[*i as usize] = true;
+        }
+        let scans = prefilter::build(&reqs);
+        for s in &scans {
+            lower_fields[s.field as usize] = true;
+        }
+        for src in &sources {
+            for &(rule_f, event_f) in &src.aliases {
+                if lower_fields[rule_f as usize] {
+                    lower_fields[event_f as usize] = true;
+                }
+            }
+        }
         let lookup = fields
             .names
             .iter()
@@ -294,6 +340,8 @@ impl Engine {
             has_keywords,
             routing: opts.routing,
             fields,
+            scans,
+            gated,
         };
         (engine, report)
     }
@@ -402,6 +450,39 @@ impl Engine {
             candidates.extend_from_slice(&self.unrouted);
         }
 
+        // Prefilter: scan each field once for every rule's literals.
+        let marked = &mut scratch.marked;
+        let marked_list = &mut scratch.marked_list;
+        if !candidates.is_empty() {
+            for scan in &self.scans {
+                let slot = slots[scan.field as usize];
+                if slot == ABSENT {
+                    continue;
+                }
+                let (v, span) = vals[slot as usize];
+                let mut mark = |r: u32| {
+                    if !marked[r as usize] {
+                        marked[r as usize] = true;
+                        marked_list.push(r);
+                    }
+                };
+                match v {
+                    Value::String(s) => {
+                        let text = match span {
+                            Span::Raw => s.as_str(),
+                            Span::At(a, b) => &arena[a as usize..b as usize],
+                        };
+                        for m in scan.automaton.find_overlapping_iter(text) {
+                            for &r in &scan.rules[m.pattern().as_usize()] {
+                                mark(r);
+                            }
+                        }
+                    }
+                    _ => scan.all_rules.iter().for_each(|&r| mark(r)),
+                }
+            }
+        }
+
         let ctx = Ctx {
             slots,
             vals: &vals,
@@ -409,6 +490,9 @@ impl Engine {
             all: &all,
         };
         for &r in candidates.iter() {
+            if self.gated[r as usize] && !marked[r as usize] {
+                continue;
+            }
             let rule = &self.rules[r as usize];
             if eval_logic(&rule.logic, &ctx) && !rule.filters.iter().any(|f| eval_logic(f, &ctx)) {
                 out.push(r as usize);
@@ -418,6 +502,10 @@ impl Engine {
             slots[f as usize] = ABSENT;
         }
         touched.clear();
+        for &r in marked_list.iter() {
+            marked[r as usize] = false;
+        }
+        marked_list.clear();
     }
 }
 
@@ -440,6 +528,9 @@ pub struct Scratch {
     arena: String,
     candidates: Vec<u32>,
     rule_seen: Vec<bool>,
+    /// Rules whose prefilter literal was seen in this event.
+    marked: Vec<bool>,
+    marked_list: Vec<u32>,
 }
 
 impl Scratch {
@@ -449,6 +540,7 @@ impl Scratch {
         }
         if self.rule_seen.len() < rules {
             self.rule_seen.resize(rules, false);
+            self.marked.resize(rules, false);
         }
     }
 }

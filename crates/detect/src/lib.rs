@@ -25,13 +25,16 @@
 //! assert_eq!(hits, [0]);
 //! ```
 
+mod builtin;
 mod compile;
 mod engine;
 mod event;
 mod matcher;
 pub mod pipeline;
+mod prefilter;
 pub mod rules;
 
+pub use builtin::builtin_rules;
 pub use compile::{CompileError, Placeholders};
 pub use engine::{Engine, Options, RuleText, Scratch, Selection};
 pub use event::{Event, FieldList, JsonEvent};

@@ -54,6 +54,13 @@ pub(crate) enum Matcher {
         needle: Box<str>,
         cased: bool,
     },
+    /// `contains` of a literal, with its searcher built once (building a
+    /// memmem searcher per test was a third of the matching time).
+    Contains {
+        /// Boxed: a searcher is ~300 bytes, the other variants a few words.
+        finder: Box<memchr::memmem::Finder<'static>>,
+        cased: bool,
+    },
     /// A pattern with `*` / `?` wildcards, anchored at both ends (a
     /// `contains` pattern starts and ends with `*`).
     Glob {
@@ -112,6 +119,17 @@ pub(crate) trait Fields {
 }
 
 impl Matcher {
+    /// A literal test; `needle` already lower-cased unless `cased`.
+    pub(crate) fn literal(op: StrOp, needle: Box<str>, cased: bool) -> Matcher {
+        match op {
+            StrOp::Contains => Matcher::Contains {
+                finder: Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
+                cased,
+            },
+            _ => Matcher::Str { op, needle, cased },
+        }
+    }
+
     /// Whether the matcher accepts a field that is absent from the event.
     pub(crate) fn matches_missing(&self) -> bool {
         match self {
@@ -127,6 +145,7 @@ impl Matcher {
     pub(crate) fn needs_lower(&self) -> bool {
         match self {
             Matcher::Str { cased, .. }
+            | Matcher::Contains { cased, .. }
             | Matcher::Glob { cased, .. }
             | Matcher::FieldRef { cased, .. } => !cased,
             Matcher::Not(m) => m.needs_lower(),
@@ -169,6 +188,9 @@ impl Matcher {
     fn matches_str(&self, raw: &str, lower: &str, fields: &dyn Fields) -> bool {
         match self {
             Matcher::Str { op, needle, cased } => op.test(if *cased { raw } else { lower }, needle),
+            Matcher::Contains { finder, cased } => finder
+                .find(if *cased { raw } else { lower }.as_bytes())
+                .is_some(),
             Matcher::Glob { glob, cased } => glob.is_match(if *cased { raw } else { lower }),
             Matcher::Regex(re) => re.is_match(raw),
             Matcher::Cidr(net) => raw
@@ -282,6 +304,17 @@ impl Glob {
             out.push(t);
         }
         Glob { tokens: out }
+    }
+
+    /// The longest literal run of the pattern, if it has one.
+    pub(crate) fn longest_literal(&self) -> Option<&str> {
+        self.tokens
+            .iter()
+            .filter_map(|t| match t {
+                Tok::Lit(l) => Some(&**l),
+                _ => None,
+            })
+            .max_by_key(|l| l.len())
     }
 
     /// Wildcard matching with last-star backtracking (the classic

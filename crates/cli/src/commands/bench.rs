@@ -29,11 +29,20 @@ use crate::cli::{BenchCommand, GlobalOpts};
 use crate::context;
 
 pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Map {
-        records,
-        runs,
-        json,
-    } = cmd;
+    let (records, runs, json) = match cmd {
+        BenchCommand::Map {
+            records,
+            runs,
+            json,
+        } => (records, runs, json),
+        BenchCommand::Hunt {
+            events,
+            rules,
+            limit,
+            runs,
+            json,
+        } => return super::bench_hunt::run(global, &events, &rules, limit, runs, json),
+    };
     let ctx = context::load(global)?;
     let techniques: Vec<String> = ctx
         .kb

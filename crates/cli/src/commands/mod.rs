@@ -7,18 +7,23 @@ use anyhow::Result;
 use crate::cli::{Cli, Command};
 
 mod bench;
+mod bench_hunt;
 mod completions;
 mod demo;
 mod explain;
+mod hunt;
 mod kb;
 mod map;
 mod models;
+mod rules;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Command::Demo(args) => demo::run(g, args),
         Command::Map(args) => map::run(g, args),
+        Command::Hunt(args) => hunt::run(g, args),
+        Command::Rules(cmd) => rules::run(g, cmd),
         Command::Explain(args) => explain::run(g, args),
         Command::Kb(cmd) => kb::run(g, cmd),
         Command::Models(cmd) => models::run(g, cmd),

@@ -1,0 +1,669 @@
+//! `killchain hunt`: Sigma rules over Windows event logs, findings mapped
+//! onto ATT&CK and the kill chain models.
+//!
+//! Inputs are expanded into files (EVTX, JSON / NDJSON / gzip, zip), which
+//! are processed in parallel (rayon; one worker per file, or across EVTX
+//! chunks when there is one file) and written in input order, so output is
+//! deterministic whatever the thread count. Each event is flattened
+//! (`killchain_ingest::windows`), evaluated by the engine
+//! (`killchain_detect`), and every match becomes a [`Finding`] through the
+//! same mapper `killchain map` uses, with the rule's tags as references.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+use killchain_detect::{Engine, FieldList, Level, Options, RuleInfo, Scratch, Selection};
+use killchain_ingest::{
+    flatten_windows, for_each_zip_member, open_input, EvtxFile, Format, JsonRecords, RecordError,
+};
+use killchain_map::enrich::{Detail, Enrichment};
+use killchain_map::extract::{parse_tag, Dialect, FieldPaths, Reference};
+use killchain_map::facts::extract_facts;
+use killchain_map::finding::{Finding, RecordRef, RuleRef, Source, SourceKind};
+use killchain_map::Mapper;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::cli::{GlobalOpts, HuntArgs, HuntFormat, SummaryFormat};
+use crate::commands::rules::{load_pipeline, read_rule_texts, report_text};
+use crate::context;
+
+/// Confidence of a finding from a Sigma rule's own tags.
+const TAG_CONFIDENCE: f32 = 0.85;
+
+pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
+    let ctx = context::load(global)?;
+    let selected = context::select_models(&ctx.models, &args.models)?;
+    let mapper = Mapper::new(&ctx.kb, &ctx.models, selected, FieldPaths::default())
+        .with_source_kind(SourceKind::Sigma);
+
+    // Rules.
+    let (mut texts, unreadable) = read_rule_texts(&args.rules);
+    if args.rules.is_empty() || args.with_builtin {
+        texts.extend(builtin_texts());
+    }
+    let pipeline = load_pipeline(global, &args.pipelines)?;
+    let min_level = match &args.min_level {
+        Some(l) => Some(Level::parse(l).with_context(|| {
+            format!("--min-level {l:?}: expected informational, low, medium, high or critical")
+        })?),
+        None => None,
+    };
+    let opts = Options {
+        routing: !args.no_routing,
+        selection: Selection {
+            min_level,
+            statuses: args.status.clone(),
+            tags: args.tags.clone(),
+        },
+    };
+    let (engine, mut report) = Engine::build(&texts, &pipeline, &opts);
+    report.entries.extend(unreadable);
+    eprint!("killchain: {}", report_text(&report, false));
+    if report.unsupported() + report.invalid() > 0 {
+        eprintln!("killchain: `killchain rules check DIR` lists the rules not loaded and why");
+    }
+    if engine.is_empty() {
+        bail!("no rule loaded: nothing to hunt with");
+    }
+
+    // Inputs.
+    let (files, mut missing) = expand_inputs(&args.paths);
+    for m in &missing {
+        eprintln!("killchain: {m}");
+    }
+    if files.is_empty() {
+        bail!("no input file found in {:?}", args.paths);
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .context("cannot start worker threads")?;
+    let progress = progress_bar(&args, files.len());
+    let detail = if args.lean {
+        Detail::Lean
+    } else {
+        Detail::Full
+    };
+    let inner_threads = if files.len() == 1 { threads } else { 1 };
+    let events_seen = AtomicU64::new(0);
+    let results: Vec<FileResult> = pool.install(|| {
+        files
+            .par_iter()
+            .map_init(Scratch::default, |scratch, f| {
+                let r = hunt_file(
+                    f,
+                    &engine,
+                    &mapper,
+                    scratch,
+                    detail,
+                    inner_threads,
+                    &events_seen,
+                );
+                progress.inc(1);
+                progress.set_message(format!("{} events", events_seen.load(Ordering::Relaxed)));
+                r
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    let mut results = results;
+    for (i, r) in results.iter_mut().enumerate() {
+        for h in &mut r.hits {
+            h.order.0 = i;
+        }
+    }
+
+    // Output, in input order.
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut totals = Totals::default();
+    let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
+    let mut all: Vec<&Hit> = Vec::new();
+    for r in &results {
+        totals.events += r.events;
+        totals.bad_records += r.errors.len() as u64;
+        for e in &r.errors {
+            eprintln!("killchain: {e}");
+        }
+        if let Some(e) = &r.fatal {
+            eprintln!("killchain: {e}");
+            missing.push(e.clone());
+        }
+        for h in &r.hits {
+            totals.findings += 1;
+            hosts
+                .entry(
+                    h.finding
+                        .entities
+                        .hosts
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "(no host)".into()),
+                )
+                .or_default()
+                .add(h, &engine);
+            match args.format {
+                HuntFormat::Ndjson => {
+                    out.write_all(&h.line)?;
+                }
+                HuntFormat::Csv | HuntFormat::Table => all.push(h),
+            }
+        }
+    }
+    if args.format != HuntFormat::Ndjson {
+        all.sort_by(|a, b| {
+            a.finding
+                .time
+                .cmp(&b.finding.time)
+                .then(a.order.cmp(&b.order))
+        });
+        match args.format {
+            HuntFormat::Csv => write_csv(&mut out, &all, &engine)?,
+            _ => write_table(&mut out, &all, &engine)?,
+        }
+    }
+    out.flush()?;
+
+    totals.failed_inputs = missing.len() as u64;
+    totals.files = files.len() as u64;
+    match args.summary {
+        SummaryFormat::Text => eprint!("{}", summary_text(&totals, &hosts, &engine)),
+        SummaryFormat::Json => eprintln!("{}", summary_json(&totals, &hosts, &engine, &report)),
+        SummaryFormat::None => {}
+    }
+    Ok(if totals.bad_records > 0 || totals.failed_inputs > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The built-in stage-indicator rules.
+fn builtin_texts() -> Vec<killchain_detect::RuleText> {
+    killchain_detect::builtin_rules()
+}
+
+/// What kind of input a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Evtx,
+    Json,
+    Zip,
+}
+
+#[derive(Debug, Clone)]
+struct InputFile {
+    path: PathBuf,
+    kind: Kind,
+}
+
+fn kind_of(p: &Path) -> Option<Kind> {
+    let name = p.file_name()?.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".evtx") {
+        Some(Kind::Evtx)
+    } else if name.ends_with(".zip") {
+        Some(Kind::Zip)
+    } else if [
+        ".json",
+        ".ndjson",
+        ".jsonl",
+        ".json.gz",
+        ".ndjson.gz",
+        ".jsonl.gz",
+        ".log",
+        ".log.gz",
+    ]
+    .iter()
+    .any(|x| name.ends_with(x))
+    {
+        Some(Kind::Json)
+    } else {
+        None
+    }
+}
+
+/// Files named directly are taken whatever their extension (JSON unless
+/// `.evtx` / `.zip`); folders are searched for the known extensions.
+fn expand_inputs(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => files.push(InputFile {
+                kind: kind_of(p).unwrap_or(Kind::Json),
+                path: p.clone(),
+            }),
+            Ok(_) => {
+                let mut found = Vec::new();
+                walk(p, &mut found, &mut errors);
+                found.sort_by(|a: &InputFile, b| a.path.cmp(&b.path));
+                files.extend(found);
+            }
+            Err(e) => errors.push(format!("{}: cannot read: {e}", p.display())),
+        }
+    }
+    (files, errors)
+}
+
+fn walk(dir: &Path, out: &mut Vec<InputFile>, errors: &mut Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(format!("{}: cannot read folder: {e}", dir.display()));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
+            walk(&path, out, errors);
+        } else if let Some(kind) = kind_of(&path) {
+            out.push(InputFile { path, kind });
+        }
+    }
+}
+
+/// One finding, rendered.
+struct Hit {
+    finding: Finding,
+    rule: usize,
+    /// The NDJSON line.
+    line: Vec<u8>,
+    /// Position in the input, to keep equal times in input order.
+    order: (usize, u64),
+}
+
+#[derive(Default)]
+struct FileResult {
+    hits: Vec<Hit>,
+    events: u64,
+    /// Bad records, each naming file and place.
+    errors: Vec<String>,
+    /// The file as a whole could not be read.
+    fatal: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hunt_file(
+    f: &InputFile,
+    engine: &Engine,
+    mapper: &Mapper<'_>,
+    scratch: &mut Scratch,
+    detail: Detail,
+    threads: usize,
+    seen: &AtomicU64,
+) -> FileResult {
+    let mut r = FileResult::default();
+    let name = f.path.display().to_string();
+    // The field list's allocation, kept empty between events.
+    let mut spare = FieldList::default();
+    let mut hits = Vec::new();
+    let mut on_event = |value: &Value, rref: RecordRef, r: &mut FileResult| {
+        r.events += 1;
+        let mut event = std::mem::take(&mut spare).recycle();
+        flatten_windows(value, &mut event.fields);
+        hits.clear();
+        engine.evaluate(&event, scratch, &mut hits);
+        for &rule in &hits {
+            r.hits.push(make_hit(
+                value, &rref, engine, rule, mapper, detail, r.events,
+            ));
+        }
+        spare = event.recycle();
+    };
+    let outcome: Result<()> = match f.kind {
+        Kind::Evtx => (|| {
+            let mut file = EvtxFile::open(&f.path)?;
+            for item in file.records(threads) {
+                match item {
+                    Ok(rec) => {
+                        let rref = RecordRef {
+                            file: Some(name.clone()),
+                            line: None,
+                            index: None,
+                            record_id: Some(rec.record_id.to_string()),
+                        };
+                        on_event(&rec.value, rref, &mut r);
+                    }
+                    Err(e) => r.errors.push(e.to_string()),
+                }
+            }
+            Ok(())
+        })(),
+        Kind::Json => (|| {
+            let mut reader = open_input(&f.path).with_context(|| format!("{name}: cannot open"))?;
+            json_records(&mut reader, &name, &name, &mut r, &mut on_event)
+        })(),
+        Kind::Zip => for_each_zip_member::<anyhow::Error>(&f.path, |member, reader| {
+            let label = format!("{name}:{member}");
+            json_records(reader, &label, &name, &mut r, &mut on_event)
+        }),
+    };
+    if let Err(e) = outcome {
+        r.fatal = Some(format!("{e:#}"));
+    }
+    seen.fetch_add(r.events, Ordering::Relaxed);
+    r
+}
+
+fn json_records(
+    reader: &mut dyn io::BufRead,
+    label: &str,
+    file: &str,
+    r: &mut FileResult,
+    on_event: &mut dyn FnMut(&Value, RecordRef, &mut FileResult),
+) -> Result<()> {
+    for item in JsonRecords::new(reader, Format::Auto) {
+        match item {
+            Ok(rec) => {
+                let rref = RecordRef {
+                    file: Some(file.to_string()),
+                    line: Some(rec.line),
+                    index: Some(rec.index),
+                    record_id: None,
+                };
+                on_event(&rec.value, rref, r);
+            }
+            Err(e @ RecordError::Io { .. }) => bail!("{label}:{e}"),
+            Err(e) => r.errors.push(format!("{label}:{e}")),
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_hit(
+    value: &Value,
+    rref: &RecordRef,
+    engine: &Engine,
+    rule: usize,
+    mapper: &Mapper<'_>,
+    detail: Detail,
+    position: u64,
+) -> Hit {
+    let info = engine.rule(rule);
+    let facts = extract_facts(value);
+    let mut finding = Finding {
+        time: facts.time,
+        source: Source {
+            kind: SourceKind::Sigma,
+            product: Some("sigma".into()),
+            rule: Some(RuleRef {
+                id: info.id.clone(),
+                name: Some(info.title.clone()),
+                level: info.level.map(|l| l.as_str().to_string()),
+            }),
+        },
+        entities: facts.entities,
+        record: RecordRef {
+            record_id: rref.record_id.clone().or(facts.record_id),
+            ..rref.clone()
+        },
+        ..Finding::default()
+    };
+    let refs: Vec<Reference> = info
+        .tags
+        .iter()
+        .filter_map(|t| {
+            parse_tag(t).map(|value| Reference {
+                value,
+                field: "rule.tags".into(),
+                raw: t.clone(),
+                dialect: Dialect::SigmaTags,
+                confidence: TAG_CONFIDENCE,
+            })
+        })
+        .collect();
+    let mut notes = Vec::new();
+    mapper.resolve(refs, &mut finding, &mut notes);
+    let mut line = Vec::with_capacity(1024);
+    // Writing into a Vec cannot fail for I/O; a serialisation error would be
+    // a bug in the writer, and leaves the line empty rather than aborting.
+    if Enrichment::new(value, &finding, detail)
+        .write_json(&mut line)
+        .is_ok()
+    {
+        line.push(b'\n');
+    } else {
+        line.clear();
+    }
+    Hit {
+        finding,
+        rule,
+        line,
+        order: (0, position),
+    }
+}
+
+fn progress_bar(args: &HuntArgs, files: usize) -> ProgressBar {
+    if args.no_progress || !io::stderr().is_terminal() || files < 2 {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(files as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files, {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    files: u64,
+    events: u64,
+    findings: u64,
+    bad_records: u64,
+    failed_inputs: u64,
+}
+
+/// Per host: the kill chain as the findings show it.
+#[derive(Debug, Default)]
+struct HostSummary {
+    findings: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    /// LM phase index -> (phase id, findings).
+    phases: BTreeMap<usize, (String, u64)>,
+    /// Rule index -> findings.
+    rules: BTreeMap<usize, u64>,
+}
+
+impl HostSummary {
+    fn add(&mut self, h: &Hit, _engine: &Engine) {
+        self.findings += 1;
+        if let Some(t) = h.finding.time {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+        if let Some(p) = h.finding.phases.get("lm") {
+            self.phases
+                .entry(p.phase_index)
+                .or_insert_with(|| (p.phase.to_string(), 0))
+                .1 += 1;
+        }
+        *self.rules.entry(h.rule).or_default() += 1;
+    }
+
+    fn top_rules(&self, n: usize) -> Vec<(usize, u64)> {
+        let mut v: Vec<(usize, u64)> = self.rules.iter().map(|(r, c)| (*r, *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+fn summary_text(t: &Totals, hosts: &BTreeMap<String, HostSummary>, engine: &Engine) -> String {
+    let mut s = format!(
+        "hunt: {} files, {} events, {} findings on {} hosts, {} bad records, {} unreadable inputs\n",
+        t.files,
+        t.events,
+        t.findings,
+        hosts.len(),
+        t.bad_records,
+        t.failed_inputs
+    );
+    for (host, h) in hosts {
+        let span = match (h.first, h.last) {
+            (Some(a), Some(b)) => format!("{a} .. {b}"),
+            _ => "time unknown".into(),
+        };
+        s.push_str(&format!("\n  {host}  {} findings  {span}\n", h.findings));
+        let stages: Vec<String> = h
+            .phases
+            .values()
+            .map(|(p, n)| format!("{p} ({n})"))
+            .collect();
+        s.push_str(&format!(
+            "    kill chain (lm): {}\n",
+            if stages.is_empty() {
+                "-".into()
+            } else {
+                stages.join(" -> ")
+            }
+        ));
+        for (r, n) in h.top_rules(3) {
+            let info = engine.rule(r);
+            s.push_str(&format!(
+                "    {n:>6}  {} [{}]\n",
+                info.title,
+                info.level.map_or("-", Level::as_str)
+            ));
+        }
+    }
+    s
+}
+
+fn summary_json(
+    t: &Totals,
+    hosts: &BTreeMap<String, HostSummary>,
+    engine: &Engine,
+    report: &killchain_detect::LoadReport,
+) -> Value {
+    let hosts: Vec<Value> = hosts
+        .iter()
+        .map(|(host, h)| {
+            json!({
+                "host": host,
+                "findings": h.findings,
+                "first_seen": h.first.map(|t| t.to_string()),
+                "last_seen": h.last.map(|t| t.to_string()),
+                "lm_phases": h.phases.values().map(|(p, n)| json!({"phase": p, "findings": n})).collect::<Vec<_>>(),
+                "top_rules": h.top_rules(5).iter().map(|(r, n)| rule_json(engine.rule(*r), *n)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "files": t.files, "events": t.events, "findings": t.findings,
+        "bad_records": t.bad_records, "failed_inputs": t.failed_inputs,
+        "rules": {"loaded": report.loaded(), "unsupported": report.unsupported(),
+                  "invalid": report.invalid(), "filtered": report.filtered()},
+        "hosts": hosts,
+    })
+}
+
+fn rule_json(info: &RuleInfo, n: u64) -> Value {
+    json!({"id": info.id, "title": info.title, "level": info.level.map(Level::as_str), "findings": n})
+}
+
+/// CSV timeline columns.
+const CSV_HEADER: &str =
+    "time,host,user,level,rule,techniques,tactics,lm_phase,attack_phase,ukc_phase,record_id,file";
+
+fn row(h: &Hit, engine: &Engine) -> [String; 12] {
+    let f = &h.finding;
+    let info = engine.rule(h.rule);
+    let phase = |m: &str| {
+        f.phases
+            .get(m)
+            .map(|p| p.phase.to_string())
+            .unwrap_or_default()
+    };
+    [
+        f.time.map(|t| t.to_string()).unwrap_or_default(),
+        f.entities.hosts.first().cloned().unwrap_or_default(),
+        f.entities.users.first().cloned().unwrap_or_default(),
+        info.level.map_or("", Level::as_str).to_string(),
+        info.title.clone(),
+        f.techniques
+            .iter()
+            .map(|t| &*t.id)
+            .collect::<Vec<_>>()
+            .join(" "),
+        f.tactics
+            .iter()
+            .map(|t| &*t.shortname)
+            .collect::<Vec<_>>()
+            .join(" "),
+        phase("lm"),
+        phase("attack"),
+        phase("ukc"),
+        f.record
+            .record_id
+            .clone()
+            .or_else(|| f.record.line.map(|l| format!("line {l}")))
+            .unwrap_or_default(),
+        f.record.file.clone().unwrap_or_default(),
+    ]
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_csv(out: &mut impl Write, hits: &[&Hit], engine: &Engine) -> io::Result<()> {
+    writeln!(out, "{CSV_HEADER}")?;
+    for h in hits {
+        let r = row(h, engine);
+        let line: Vec<String> = r.iter().map(|x| csv_field(x)).collect();
+        writeln!(out, "{}", line.join(","))?;
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, hits: &[&Hit], engine: &Engine) -> io::Result<()> {
+    const COLS: [(usize, usize); 6] = [(0, 24), (1, 18), (3, 8), (7, 22), (5, 16), (4, 60)];
+    let cut = |s: &str, w: usize| -> String {
+        if s.chars().count() <= w {
+            format!("{s:<w$}")
+        } else {
+            let t: String = s.chars().take(w.saturating_sub(1)).collect();
+            format!("{t}~")
+        }
+    };
+    let header = ["time", "host", "level", "lm phase", "techniques", "rule"];
+    let line: Vec<String> = COLS
+        .iter()
+        .zip(header)
+        .map(|((_, w), h)| cut(h, *w))
+        .collect();
+    writeln!(out, "{}", line.join("  ").trim_end())?;
+    for h in hits {
+        let r = row(h, engine);
+        let line: Vec<String> = COLS.iter().map(|(i, w)| cut(&r[*i], *w)).collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
+}

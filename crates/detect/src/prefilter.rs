@@ -1,0 +1,164 @@
+//! The cross-rule prefilter: for most rules some literal must occur in some
+//! field for the rule to match at all (`CommandLine|contains: 'mimikatz'`).
+//! Those literals are gathered per field into one Aho-Corasick automaton;
+//! per event, each field is scanned once and only rules whose literal was
+//! seen (plus rules with no such literal) are evaluated.
+//!
+//! A requirement is a set of (field, literal) pairs of which at least one
+//! must occur, derived from the condition: `and` keeps the most selective
+//! side, `or` / `1 of` unions both sides (or gives up when a side has none),
+//! `not` gives up. It is a necessary condition only; the rule's full logic
+//! still decides. Literals are lower-cased: for case-sensitive (`cased`)
+//! values, lower-case containment is still necessary.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use crate::compile::{Cond, Det, Item, ItemTest, Logic, Need};
+use crate::matcher::{lower, FieldId, Matcher, StrOp};
+
+/// At least one of these (field, lower-cased literal) must occur.
+pub(crate) type Requirement = Vec<(FieldId, Box<str>)>;
+
+/// The requirement of a rule's logic, if it has one.
+pub(crate) fn requirement(logic: &Logic) -> Option<Requirement> {
+    union(logic.conds.iter().map(|c| cond_req(c, logic)))
+}
+
+fn cond_req(c: &Cond, logic: &Logic) -> Option<Requirement> {
+    match c {
+        Cond::Det(i) => det_req(&logic.dets[*i]),
+        Cond::And(xs) => best(xs.iter().map(|x| cond_req(x, logic))),
+        Cond::Or(xs) => union(xs.iter().map(|x| cond_req(x, logic))),
+        Cond::Not(_) => None,
+        Cond::Of { need, dets } => {
+            let reqs = dets.iter().map(|&d| det_req(&logic.dets[d]));
+            match need {
+                Need::All => best(reqs),
+                Need::Any | Need::AtLeast(_) => union(reqs),
+            }
+        }
+    }
+}
+
+fn det_req(d: &Det) -> Option<Requirement> {
+    match d {
+        Det::All(items) => best(items.iter().map(item_req)),
+        Det::Any(ds) => union(ds.iter().map(det_req)),
+        Det::And(ds) => best(ds.iter().map(det_req)),
+        Det::Keywords(_) => None,
+    }
+}
+
+fn item_req(item: &Item) -> Option<Requirement> {
+    let ItemTest::Match(m) = &item.test else {
+        return None;
+    };
+    let lits = matcher_lits(m)?;
+    Some(lits.into_iter().map(|l| (item.field, l)).collect())
+}
+
+/// Literals one of which the matcher needs in the text.
+fn matcher_lits(m: &Matcher) -> Option<Vec<Box<str>>> {
+    let lit = |s: &str| -> Option<Vec<Box<str>>> { (!s.is_empty()).then(|| vec![lower(s).into()]) };
+    match m {
+        Matcher::Str { op, needle, .. } => match op {
+            StrOp::Exact | StrOp::Contains | StrOp::StartsWith | StrOp::EndsWith => lit(needle),
+        },
+        Matcher::Contains { finder, .. } => std::str::from_utf8(finder.needle()).ok().and_then(lit),
+        Matcher::Glob { glob, .. } => glob.longest_literal().and_then(lit),
+        Matcher::Any(ms) => {
+            let mut out = Vec::new();
+            for m in ms {
+                out.extend(matcher_lits(m)?);
+            }
+            Some(out)
+        }
+        // Every value must match: any single one's literals are necessary.
+        Matcher::All(ms) => ms.iter().filter_map(matcher_lits).max_by_key(|l| score(l)),
+        _ => None,
+    }
+}
+
+/// How selective a set of alternatives is: its shortest literal's length
+/// (a short literal matches almost anything), then fewer alternatives.
+fn score(lits: &[Box<str>]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = lits.iter().map(|l| l.len()).min().unwrap_or(0);
+    (shortest.min(16), std::cmp::Reverse(lits.len()))
+}
+
+fn best(reqs: impl Iterator<Item = Option<Requirement>>) -> Option<Requirement> {
+    reqs.flatten().max_by_key(|r| {
+        let lits: Vec<Box<str>> = r.iter().map(|(_, l)| l.clone()).collect();
+        score(&lits)
+    })
+}
+
+fn union(reqs: impl Iterator<Item = Option<Requirement>>) -> Option<Requirement> {
+    let mut out = Vec::new();
+    for r in reqs {
+        out.extend(r?);
+    }
+    out.sort();
+    out.dedup();
+    (!out.is_empty()).then_some(out)
+}
+
+/// Per field: one automaton over every rule's literals for that field.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldScan {
+    pub(crate) field: FieldId,
+    pub(crate) automaton: AhoCorasick,
+    /// Pattern index -> rules needing it.
+    pub(crate) rules: Vec<Vec<u32>>,
+    /// Every rule that needs some literal of this field (for non-string values).
+    pub(crate) all_rules: Vec<u32>,
+}
+
+/// Builds the per-field scanners from (rule, requirement) pairs.
+pub(crate) fn build(reqs: &[(u32, Requirement)]) -> Vec<FieldScan> {
+    use std::collections::BTreeMap;
+    let mut by_field: BTreeMap<FieldId, BTreeMap<Box<str>, Vec<u32>>> = BTreeMap::new();
+    for (rule, req) in reqs {
+        for (field, lit) in req {
+            by_field
+                .entry(*field)
+                .or_default()
+                .entry(lit.clone())
+                .or_default()
+                .push(*rule);
+        }
+    }
+    by_field
+        .into_iter()
+        .filter_map(|(field, lits)| {
+            let patterns: Vec<&str> = lits.keys().map(|k| &**k).collect();
+            // A DFA scans fastest; it is worth its build time for the
+            // fields with many literals only up to a size.
+            let kind = if patterns.len() <= 400 {
+                AhoCorasickKind::DFA
+            } else {
+                AhoCorasickKind::ContiguousNFA
+            };
+            let automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(kind))
+                .build(&patterns)
+                .or_else(|_| AhoCorasick::new(&patterns))
+                .ok()?;
+            let mut rules: Vec<Vec<u32>> = lits.into_values().collect();
+            for r in &mut rules {
+                r.sort_unstable();
+                r.dedup();
+            }
+            let mut all_rules: Vec<u32> = rules.iter().flatten().copied().collect();
+            all_rules.sort_unstable();
+            all_rules.dedup();
+            Some(FieldScan {
+                field,
+                automaton,
+                rules,
+                all_rules,
+            })
+        })
+        .collect()
+}
