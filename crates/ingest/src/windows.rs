@@ -317,7 +317,14 @@ fn event_data<'a>(value: &'a Value, out: &mut Vec<(Cow<'a, str>, &'a Value)>) {
                     "#attributes" => {}
                     "#text" => out.push((Cow::Borrowed("EventData"), child)),
                     "Data" => data(child, out),
-                    _ => element(Naming::Data, Cow::Borrowed(key), child, 1, out),
+                    _ => {
+                        element(Naming::Data, Cow::Borrowed(key), child, 1, out);
+                        // Defender writes `Threat Name`, `New Value`; Sigma
+                        // rules say `ThreatName`, `NewValue`: give both.
+                        if key.contains(' ') {
+                            out.push((Cow::Owned(key.replace(' ', "")), child));
+                        }
+                    }
                 }
             }
         }

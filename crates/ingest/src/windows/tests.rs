@@ -811,3 +811,19 @@ fn deep_nesting_is_cut_not_overflowed() {
         assert!(longest <= 2 * MAX_DEPTH + 24, "{longest}");
     }
 }
+
+#[test]
+fn event_data_names_with_spaces_also_come_without_them() {
+    let v = serde_json::json!({"Event": {"System": {"EventID": 1116, "Channel": "Microsoft-Windows-Windows Defender/Operational"},
+        "EventData": {"Threat Name": "HackTool:Win64/Mikatz!dha", "New Value": "HKLM\\x = 1"}}});
+    let mut out = Vec::new();
+    flatten_windows(&v, &mut out);
+    let get = |k: &str| {
+        out.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str().unwrap())
+    };
+    assert_eq!(get("Threat Name"), Some("HackTool:Win64/Mikatz!dha"));
+    assert_eq!(get("ThreatName"), Some("HackTool:Win64/Mikatz!dha"));
+    assert_eq!(get("NewValue"), Some("HKLM\\x = 1"));
+}
