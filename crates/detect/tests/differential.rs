@@ -32,19 +32,7 @@ fn sigmahq_windows_rules_agree_with_rsigma_on_otrf_logs() {
     // Ours, without routing; all statuses so the rule sets are the same.
     let opts = Options {
         routing: false,
-        selection: killchain_detect::Selection {
-            statuses: [
-                "stable",
-                "test",
-                "experimental",
-                "deprecated",
-                "unsupported",
-                "",
-            ]
-            .map(String::from)
-            .to_vec(),
-            ..Default::default()
-        },
+        selection: killchain_detect::Selection::everything(),
     };
     let (ours, report) = Engine::build(&texts, &Pipeline::builtin(), &opts);
 

@@ -358,30 +358,10 @@ pub fn fold_name(s: &str) -> String {
 /// Longest ATT&CK ID we look up (`DET0001`, `T1059.001`, `TA0001`...), with room to spare.
 const MAX_ID_LEN: usize = 16;
 
-/// FNV-1a: the index maps are keyed by short IDs and names, where SipHash's
-/// DoS resistance buys nothing (the keys come from our own data) and costs
-/// a third of a lookup.
-#[derive(Clone, Copy)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+/// Maps keyed by short IDs and names, hashed with FxHash (no DoS exposure:
+/// keys come from the ATT&CK bundle and records, and a collision only costs
+/// a comparison).
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Tactic shortnames that ATT&CK renamed, still used by rule sets written
 /// against older releases (SigmaHQ's `attack.defense_evasion`, Hayabusa's

@@ -6,8 +6,6 @@
 //! model (`killchain_kb::models`). Pure: no I/O, no clock.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use killchain_kb::models::{ModelSet, PlaceInput};
@@ -69,7 +67,7 @@ pub struct Mapper<'a> {
     /// by every finding: copying them per record was much of mapping's cost.
     shared: Shared,
     /// Placements by evidence (see `cached_placements`).
-    cache: Mutex<HashMap<PlaceKey, Arc<[Placed]>, BuildHasherDefault<KeyHasher>>>,
+    cache: Mutex<rustc_hash::FxHashMap<PlaceKey, Arc<[Placed]>>>,
 }
 
 /// Strings every finding shares, by kb and model index.
@@ -417,26 +415,4 @@ impl PlaceKey {
 /// confidences are, so the decimal chosen is the same either way.
 fn round2(x: f32) -> f64 {
     f64::from((x * 100.0).round()) / 100.0
-}
-
-/// FNV-1a over the key's bytes: keys are a few small integers, where
-/// SipHash's DoS resistance buys nothing (the cache is bounded).
-#[derive(Debug)]
-struct KeyHasher(u64);
-
-impl Default for KeyHasher {
-    fn default() -> Self {
-        KeyHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }

@@ -17,8 +17,6 @@
 //! into the set of table entries worth probing at all.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
@@ -250,7 +248,7 @@ const MAX_HEADS: usize = 256;
 /// counts as head `kibana`, so flat dotted records are gated correctly.
 #[derive(Debug, Clone, Default)]
 pub struct Heads {
-    index: HashMap<Box<str>, u16, BuildHasherDefault<Fnv>>,
+    index: rustc_hash::FxHashMap<Box<str>, u16>,
 }
 
 impl Heads {
@@ -524,31 +522,6 @@ impl Live {
             i += span;
         }
         ControlFlow::Continue(())
-    }
-}
-
-/// FNV-1a: the head table is hit once per top-level key of every record, and
-/// its keys are short field names, where SipHash's setup cost dominates.
-/// Not exposed to untrusted keys in a way that matters: a collision only
-/// costs a comparison.
-#[derive(Debug, Clone, Copy)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
     }
 }
 

@@ -20,20 +20,7 @@ pub fn run(global: &GlobalOpts, cmd: RulesCommand) -> Result<ExitCode> {
     let pipeline = load_pipeline(global, &pipelines)?;
     let (texts, unreadable) = read_rule_texts(&paths);
     let opts = Options {
-        selection: killchain_detect::Selection {
-            // Check everything, deprecated rules included.
-            statuses: [
-                "stable",
-                "test",
-                "experimental",
-                "deprecated",
-                "unsupported",
-                "",
-            ]
-            .map(String::from)
-            .to_vec(),
-            ..Default::default()
-        },
+        selection: killchain_detect::Selection::everything(),
         ..Options::default()
     };
     let (_, mut report) = Engine::build(&texts, &pipeline, &opts);
