@@ -293,15 +293,6 @@ impl Engine {
                 }
             }
         }
-        // An aliased field is read through the event's own name: lower-case
-        // that one when the rule's is.
-        for src in &sources {
-            for &(rule_f, event_f) in &src.aliases {
-                if lower_fields[rule_f as usize] {
-                    lower_fields[event_f as usize] = true;
-                }
-            }
-        }
         // The prefilter: per-field literal scanners.
         let reqs: Vec<(u32, prefilter::Requirement)> = rules
             .iter()
@@ -316,6 +307,8 @@ impl Engine {
         for s in &scans {
             lower_fields[s.field as usize] = true;
         }
+        // An aliased field is read through the event's own name: lower-case
+        // that one when the rule's is (after the scanned fields are marked).
         for src in &sources {
             for &(rule_f, event_f) in &src.aliases {
                 if lower_fields[rule_f as usize] {

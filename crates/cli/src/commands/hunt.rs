@@ -157,7 +157,7 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
                         .unwrap_or_else(|| "(no host)".into()),
                 )
                 .or_default()
-                .add(h, &engine);
+                .add(h);
             match args.format {
                 HuntFormat::Ndjson => {
                     out.write_all(&h.line)?;
@@ -488,7 +488,7 @@ struct HostSummary {
 }
 
 impl HostSummary {
-    fn add(&mut self, h: &Hit, _engine: &Engine) {
+    fn add(&mut self, h: &Hit) {
         self.findings += 1;
         if let Some(t) = h.finding.time {
             self.first = Some(self.first.map_or(t, |f| f.min(t)));
