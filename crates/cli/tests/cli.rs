@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use killchain_testdata::shared;
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -42,23 +43,6 @@ fn lines(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `../shared/data`, or None with a visible notice (a failure under CI=true).
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{} is missing; CI needs ../shared beside the repository",
-            p.display()
-        );
-    }
-    eprintln!("SKIP: {} not found (needs ../shared/data)", p.display());
-    None
-}
 
 #[test]
 fn demo_prints_a_kill_chain_summary() {

@@ -7,24 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use killchain_testdata::shared;
 use serde_json::{json, Value};
 
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{} is missing; CI needs ../shared beside the repository",
-            p.display()
-        );
-    }
-    eprintln!("SKIP: {} not found (needs ../shared/data)", p.display());
-    None
-}
 
 /// Run `killchain map` on `input`; returns (records out, summary JSON).
 fn map(input: &Path, extra: &[&str]) -> (Vec<Value>, Value) {

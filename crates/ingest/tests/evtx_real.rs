@@ -13,11 +13,6 @@ use killchain_ingest::evtx::{find_evtx_files, EvtxError, EvtxFile, EvtxRecord};
 use killchain_ingest::windows::{detect_shape, flatten_windows, WinShape};
 use serde_json::Value;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/evtx/EVTX-to-MITRE-Attack"
-);
-
 /// The first event of this file is checked field by field.
 const SYSMON_WMIEXEC: &str =
     "TA0002-Execution/T1047-Windows Management Instrumentation/ID1-WMIexec process execution.evtx";
@@ -28,18 +23,7 @@ const MULTI_CHUNK: &str =
     "TA0002-Execution/T1047-Windows Management Instrumentation/ID4688-5145-WMIexec execution via SMB.evtx";
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(CORPUS);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "../shared/data not found at {}: CI runs need the shared corpus",
-            dir.display()
-        );
-    }
-    eprintln!("SKIP: ../shared/data not found (set up ../shared to run this test)");
-    None
+    killchain_testdata::shared("evtx/EVTX-to-MITRE-Attack")
 }
 
 /// Every item of the file, records and errors, with the given threads.

@@ -8,19 +8,7 @@ use std::path::{Path, PathBuf};
 
 use killchain_detect::RuleText;
 
-/// `../shared/data` from the workspace root.
-pub fn shared_data() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "../shared/data is missing and CI=true: the real-data tests must run in CI"
-    );
-    eprintln!("SKIP: ../shared/data not found (set up ../shared to run this test)");
-    None
-}
+pub use killchain_testdata::shared_data;
 
 /// Every `.yml` under `dir`, sorted, as rule texts named relative to `base`.
 pub fn rule_texts(dir: &Path, base: &Path) -> Vec<RuleText> {
