@@ -170,3 +170,119 @@ fn rules_check_lists_what_does_not_load() {
     );
     assert!(text.contains("3 documents: 2 loaded"), "{text}");
 }
+
+/// `hunt` over `files` (in this order) with the correlation fixture rules.
+fn hunt_correlation(files: &[&str], extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = bin();
+    cmd.arg("hunt");
+    for f in files {
+        cmd.arg(fixture(&format!("correlation/{f}")));
+    }
+    let out = cmd
+        .arg("--rules")
+        .arg(fixture("correlation/rules.yml"))
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn hunt_evaluates_correlation_rules_across_files_in_event_time() {
+    // The burst (4 failures for admin from 10.9.9.9 within 4 s) is split over
+    // two files, its later half in the file given first.
+    let (code, stdout, stderr) = hunt_correlation(&["late.ndjson", "early.ndjson"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The input rule does not report on its own (generate: false): one finding.
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let f = &lines[0];
+    let c = &f["sigma"]["correlation"];
+    assert_eq!(c["type"], "event_count");
+    assert_eq!(c["value"], 4);
+    assert_eq!(c["events_total"], 4);
+    assert_eq!(c["group"]["IpAddress"], "10.9.9.9");
+    assert_eq!(c["group"]["TargetUserName"], "admin");
+    assert_eq!(c["first_seen"], "2026-03-02T10:00:10.25Z");
+    assert_eq!(c["last_seen"], "2026-03-02T10:00:14.25Z");
+    // Evidence in time order, from both files, each with its line.
+    let evidence: Vec<(String, u64)> = c["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let file = e["log.file.path"].as_str().unwrap();
+            (
+                Path::new(file)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                e["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            ("early.ndjson".to_string(), 1),
+            ("early.ndjson".to_string(), 2),
+            ("late.ndjson".to_string(), 1),
+            ("late.ndjson".to_string(), 2),
+        ]
+    );
+    // Mapped like any finding: the correlation's tags, its level, its host.
+    assert_eq!(
+        f["threat"]["technique"]["subtechnique"]["id"][0],
+        "T1110.001"
+    );
+    assert_eq!(f["rule"]["name"], "Brute force (test correlation)");
+    assert_eq!(f["rule"]["level"], "high");
+    assert_eq!(f["host"]["name"], "DC1.corp.local");
+    assert!(f["kill_chain"]["lm"]["phase"].is_string(), "{f}");
+    // Never silent: the untimed match is counted, the summary names the source.
+    assert!(
+        stderr.contains("1 matches of rules that feed correlations had no event time"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 findings (1 from correlation rules)"),
+        "{stderr}"
+    );
+
+    // The same in the other file order, and on one thread.
+    let (_, other_order, _) = hunt_correlation(&["early.ndjson", "late.ndjson"], &["-j", "1"]);
+    assert_eq!(other_order, stdout);
+}
+
+#[test]
+fn hunt_correlation_generate_reports_the_input_rule_too() {
+    let rules = std::fs::read_to_string(fixture("correlation/rules.yml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("killchain-corr-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rules.yml");
+    std::fs::write(
+        &path,
+        rules.replace("        gte: 4\n", "        gte: 4\n    generate: true\n"),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("hunt")
+        .arg(fixture("correlation"))
+        .arg("--rules")
+        .arg(&path)
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 6 timed and 1 untimed failed logons, plus the correlation hit.
+    assert_eq!(stdout.lines().count(), 1 + 7 + 1, "{stdout}");
+    assert_eq!(stdout.matches("Brute force (test correlation)").count(), 1);
+}

@@ -32,7 +32,11 @@ mod tests {
         for r in &rules {
             assert!(r.path.starts_with("builtin:"), "{}", r.path);
             assert!(r.path.ends_with(".yml"), "{}", r.path);
-            assert!(r.text.contains("detection:"), "{}", r.path);
+            assert!(
+                r.text.contains("\ndetection:") || r.text.contains("\ncorrelation:"),
+                "{}",
+                r.path
+            );
         }
         let mut paths: Vec<&str> = rules.iter().map(|r| r.path.as_str()).collect();
         paths.dedup();

@@ -21,6 +21,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::compile::{compile_logic, Cond, Det, FieldTable, Item, ItemTest, Logic, Need};
+use crate::correlation::{self, Correlation};
 use crate::event::{each_string, Event};
 use crate::matcher::{lower, FieldId, Fields, Text};
 use crate::pipeline::{LogsourceKey, Pipeline};
@@ -126,6 +127,17 @@ pub struct Engine {
     scans: Vec<FieldScan>,
     /// Per rule: it has a prefilter requirement (else it is always evaluated).
     gated: Vec<bool>,
+    /// Sigma correlation rules over the rules above.
+    correlations: Vec<Correlation>,
+    /// Per rule: the values correlations read from its matching events
+    /// (candidate field names each); empty when it feeds none.
+    needs: Vec<Vec<Vec<Box<str>>>>,
+    /// Per rule: it feeds at least one correlation.
+    feeds: Vec<bool>,
+    /// Per rule / per correlation: it reports its own matches (selected, and
+    /// not only the input of a correlation that does not `generate` them).
+    rule_standalone: Vec<bool>,
+    correlation_standalone: Vec<bool>,
 }
 
 impl Engine {
@@ -137,6 +149,7 @@ impl Engine {
         let channel_field = fields.intern("Channel");
         let mut parsed_rules: Vec<(SigmaRule, String)> = Vec::new();
         let mut filters: Vec<(FilterRule, String)> = Vec::new();
+        let mut parsed_corrs: Vec<correlation::Parsed> = Vec::new();
         for t in texts {
             let collection = match rsigma_parser::parse_sigma_yaml(&t.text) {
                 Ok(c) => c,
@@ -158,15 +171,21 @@ impl Engine {
                     outcome: Outcome::Invalid(err.clone()),
                 });
             }
-            for c in collection.correlations {
-                report.entries.push(LoadEntry {
-                    path: t.path.clone(),
-                    title: c.title.clone(),
-                    id: c.id.clone(),
-                    outcome: Outcome::Unsupported(
-                        "correlation rules are not evaluated yet by killchain".into(),
-                    ),
-                });
+            if !collection.correlations.is_empty() {
+                let conditionless = correlation::conditionless_titles(&t.text);
+                for c in collection.correlations {
+                    let condition_absent = conditionless.contains(&c.title)
+                        && matches!(
+                            c.correlation_type,
+                            rsigma_parser::CorrelationType::Temporal
+                                | rsigma_parser::CorrelationType::TemporalOrdered
+                        );
+                    parsed_corrs.push(correlation::Parsed {
+                        rule: c,
+                        path: t.path.clone(),
+                        condition_absent,
+                    });
+                }
             }
             for r in collection.rules {
                 parsed_rules.push((r, t.path.clone()));
@@ -176,8 +195,41 @@ impl Engine {
             }
         }
 
+        // Correlations the selection keeps, and what they reference: those
+        // rules load even when the selection would leave them out.
+        let corr_selected: Vec<bool> = parsed_corrs
+            .iter()
+            .map(|p| {
+                let why = filtered_out(&p.info(), &opts.selection);
+                if let Some(why) = &why {
+                    report.entries.push(LoadEntry {
+                        path: p.path.clone(),
+                        title: p.rule.title.clone(),
+                        id: p.rule.id.clone(),
+                        outcome: Outcome::Filtered(why.clone()),
+                    });
+                }
+                why.is_none()
+            })
+            .collect();
+        let (corr_needed, referenced) = correlation::closure(&parsed_corrs, &corr_selected);
+        // A filtered correlation that another one needs is compiled after all.
+        report.entries.retain(|e| {
+            !(matches!(e.outcome, Outcome::Filtered(_))
+                && parsed_corrs.iter().zip(&corr_needed).any(|(p, &n)| {
+                    n && p.path == e.path && p.rule.title == e.title && p.rule.id == e.id
+                }))
+        });
+
         let mut rules: Vec<Rule> = Vec::new();
         let mut routes: Vec<Vec<usize>> = Vec::new();
+        let mut rule_selected: Vec<bool> = Vec::new();
+        // Each rule below adds exactly one report entry, in this order.
+        let idents: Vec<[Option<String>; 2]> = parsed_rules
+            .iter()
+            .map(|(r, _)| [r.id.clone(), r.name.clone()])
+            .collect();
+        let first_entry = report.entries.len();
         for (r, path) in parsed_rules {
             let info = rule_info(&r, &path);
             let entry = |outcome| LoadEntry {
@@ -186,10 +238,18 @@ impl Engine {
                 id: r.id.clone(),
                 outcome,
             };
-            if let Some(why) = filtered_out(&info, &opts.selection) {
-                report.entries.push(entry(Outcome::Filtered(why)));
-                continue;
-            }
+            let is_referenced = [&r.id, &r.name]
+                .into_iter()
+                .flatten()
+                .any(|x| referenced.binary_search(x).is_ok());
+            let selected = match filtered_out(&info, &opts.selection) {
+                Some(why) if !is_referenced => {
+                    report.entries.push(entry(Outcome::Filtered(why)));
+                    continue;
+                }
+                Some(_) => false,
+                None => true,
+            };
             let sources = if opts.routing {
                 match pipeline.route(&info.logsource) {
                     Some(s) => s,
@@ -213,6 +273,7 @@ impl Engine {
                         filters: Vec::new(),
                     });
                     routes.push(sources);
+                    rule_selected.push(selected);
                 }
                 Err(crate::compile::CompileError::Unsupported(m)) => {
                     report.entries.push(entry(Outcome::Unsupported(m)))
@@ -253,6 +314,41 @@ impl Engine {
                 })),
             }
         }
+
+        // Correlation rules, over the loaded rules.
+        let infos: Vec<RuleInfo> = rules.iter().map(|r| r.info.clone()).collect();
+        let aliases = |rule: usize, field: &str| -> Vec<String> {
+            routes[rule]
+                .iter()
+                .flat_map(|&s| pipeline.sources[s].aliases.iter())
+                .filter(|(rule_f, _)| rule_f == field)
+                .map(|(_, event_f)| event_f.clone())
+                .collect()
+        };
+        // Why a referenced rule did not load, by id and by name.
+        let mut unloaded: HashMap<String, String> = HashMap::new();
+        for (ident, e) in idents.iter().zip(&report.entries[first_entry..]) {
+            let why = match &e.outcome {
+                Outcome::Loaded => continue,
+                Outcome::Unsupported(w) | Outcome::Invalid(w) | Outcome::Filtered(w) => w,
+            };
+            for x in ident.iter().flatten() {
+                unloaded.insert(x.clone(), why.clone());
+            }
+        }
+        let not_loaded = |reference: &str| unloaded.get(reference).cloned();
+        let compiled = correlation::compile_all(
+            correlation::Inputs {
+                parsed: &parsed_corrs,
+                needed: &corr_needed,
+                selected: &corr_selected,
+                rules: &infos,
+                rule_selected: &rule_selected,
+                aliases: &aliases,
+                not_loaded: &not_loaded,
+            },
+            &mut report,
+        );
 
         // Routing tables.
         let mut sources: Vec<RouteSource> = pipeline
@@ -335,6 +431,19 @@ impl Engine {
             fields,
             scans,
             gated,
+            feeds: compiled.correlations.iter().flat_map(|c| c.sources()).fold(
+                vec![false; compiled.needs.len()],
+                |mut v, s| {
+                    if let correlation::Source::Rule(r) = s {
+                        v[r] = true;
+                    }
+                    v
+                },
+            ),
+            correlations: compiled.correlations,
+            needs: compiled.needs,
+            rule_standalone: compiled.rule_standalone,
+            correlation_standalone: compiled.standalone,
         };
         (engine, report)
     }
@@ -351,6 +460,62 @@ impl Engine {
     }
     pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
         self.rules.iter().map(|r| &r.info)
+    }
+
+    /// The Sigma correlation rules loaded (see [`crate::Correlator`]).
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
+    /// Whether rule `i`'s matches are reported on their own. False for a
+    /// rule loaded only because a correlation references it, or referenced
+    /// by a correlation that does not `generate` its rules (the Sigma
+    /// default): its matches then only feed the correlation.
+    pub fn is_standalone(&self, i: usize) -> bool {
+        self.rule_standalone[i]
+    }
+
+    /// Whether correlation `i`'s hits are reported on their own (false when
+    /// it only feeds another correlation, see [`Engine::is_standalone`]).
+    pub fn correlation_is_standalone(&self, i: usize) -> bool {
+        self.correlation_standalone[i]
+    }
+
+    /// Whether matches of rule `i` feed a correlation.
+    pub fn feeds_correlation(&self, i: usize) -> bool {
+        self.feeds[i]
+    }
+
+    /// For a match of rule `i` on `event`: the values its correlations group
+    /// and count by, read from the event (to hand to
+    /// [`Correlator::push`](crate::Correlator::push) with the event's time).
+    /// None when the rule feeds no correlation. Values are text; numbers and
+    /// booleans in their JSON spelling; absent or null fields are None.
+    pub fn observe<E: Event + ?Sized>(&self, i: usize, event: &E) -> Option<Vec<Option<Box<str>>>> {
+        if !self.feeds[i] {
+            return None;
+        }
+        let needs = &self.needs[i];
+        // (value, rank of the name that gave it: the rule's own name wins).
+        let mut found: Vec<(Option<Box<str>>, usize)> = vec![(None, usize::MAX); needs.len()];
+        event.for_each_field(&mut |name, v| {
+            for (slot, names) in found.iter_mut().zip(needs) {
+                if let Some(rank) = names.iter().position(|n| **n == *name) {
+                    if rank < slot.1 {
+                        let text: Option<Box<str>> = match v {
+                            Value::String(s) => Some(s.as_str().into()),
+                            Value::Number(n) => Some(n.to_string().into()),
+                            Value::Bool(b) => Some(b.to_string().into()),
+                            _ => None,
+                        };
+                        if text.is_some() {
+                            *slot = (text, rank);
+                        }
+                    }
+                }
+            }
+        });
+        Some(found.into_iter().map(|(v, _)| v).collect())
     }
 
     /// Evaluates one event; pushes the indexes of the matching rules onto
@@ -658,6 +823,7 @@ fn rule_info(r: &SigmaRule, path: &str) -> RuleInfo {
     RuleInfo {
         id: r.id.clone(),
         title: r.title.clone(),
+        name: r.name.clone(),
         level: r.level.map(Level::from),
         status: r.status.map(|s| format!("{s:?}").to_lowercase()),
         tags: r.tags.clone(),

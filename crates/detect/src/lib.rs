@@ -27,6 +27,7 @@
 
 mod builtin;
 mod compile;
+pub mod correlation;
 mod engine;
 mod event;
 mod matcher;
@@ -36,6 +37,7 @@ pub mod rules;
 
 pub use builtin::builtin_rules;
 pub use compile::{CompileError, Placeholders};
+pub use correlation::{Correlation, CorrelationHit, CorrelationKind, Correlator};
 pub use engine::{Engine, Options, RuleText, Scratch, Selection};
 pub use event::{Event, FieldList, JsonEvent};
 pub use pipeline::{Pipeline, PipelineError, PipelineFile};

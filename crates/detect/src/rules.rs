@@ -63,6 +63,9 @@ pub struct RuleInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub title: String,
+    /// The rule's `name` (how correlation rules may refer to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use killchain_detect::{
-    builtin_rules, Engine, FieldList, JsonEvent, Options, Outcome, Pipeline, RuleInfo, RuleText,
-    Scratch,
+    builtin_rules, Correlator, Engine, FieldList, JsonEvent, Options, Outcome, Pipeline, RuleInfo,
+    RuleText, Scratch,
 };
 use killchain_ingest::{flatten_windows, EvtxFile};
 use killchain_kb::{AttackData, AttackKb};
@@ -61,12 +61,18 @@ fn every_pack_rule_loads_and_carries_valid_metadata() {
         );
     }
     assert_eq!(report.entries.len(), rules.len(), "one rule per file");
-    assert_eq!(engine.len(), rules.len());
+    assert_eq!(engine.len() + engine.correlations().len(), rules.len());
 
     let kb = kb();
     let mut ids = HashSet::new();
-    for (info, text) in engine.rules().zip(&rules) {
-        assert_eq!(info.path, text.path);
+    let infos = engine
+        .rules()
+        .chain(engine.correlations().iter().map(|c| &c.info));
+    for info in infos {
+        let text = rules
+            .iter()
+            .find(|t| t.path == info.path)
+            .expect("every rule comes from a pack file");
         let what = format!("{} ({})", info.path, info.title);
         let id = info
             .id
@@ -97,7 +103,7 @@ fn every_pack_rule_loads_and_carries_valid_metadata() {
             "{what}: falsepositives"
         );
         assert!(
-            pipeline.route(&info.logsource).is_some(),
+            info.correlation || pipeline.route(&info.logsource).is_some(),
             "{what}: unroutable logsource"
         );
 
@@ -454,7 +460,8 @@ fn builtin_pack_volume_on_otrf_datasets() {
             flatten_windows(&event, &mut fields);
             hits.clear();
             engine.evaluate(&FieldList { fields }, &mut scratch, &mut hits);
-            for &i in &hits {
+            // What hunt reports: rules that only feed a correlation do not.
+            for &i in hits.iter().filter(|&&i| engine.is_standalone(i)) {
                 counts[i] += 1;
             }
         }
@@ -566,7 +573,26 @@ fn walk_evtx(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The rules (indexes) that fired on at least one record of the file, and
 /// the number of records that could not be read.
-fn fired_in_file(engine: &Engine, path: &Path) -> (BTreeSet<usize>, usize) {
+/// What fired in a file, as hunt reports it: standalone rule matches
+/// (`Fired::Rule`) and correlation hits (`Fired::Correlation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fired {
+    Rule(usize),
+    Correlation(usize),
+}
+
+/// The metadata and the tags (a correlation's effective ones) of what fired.
+fn fired_info(engine: &Engine, f: Fired) -> (&RuleInfo, &[String]) {
+    match f {
+        Fired::Rule(i) => (engine.rule(i), &engine.rule(i).tags),
+        Fired::Correlation(c) => {
+            let c = &engine.correlations()[c];
+            (&c.info, &c.effective_tags)
+        }
+    }
+}
+
+fn fired_in_file(engine: &Engine, path: &Path) -> (BTreeSet<Fired>, usize) {
     let mut out = BTreeSet::new();
     let mut errors = 0;
     let mut file = match EvtxFile::open(path) {
@@ -575,6 +601,7 @@ fn fired_in_file(engine: &Engine, path: &Path) -> (BTreeSet<usize>, usize) {
     };
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
+    let mut observations = Vec::new();
     for record in file.records(1) {
         let Ok(record) = record else {
             errors += 1;
@@ -582,9 +609,29 @@ fn fired_in_file(engine: &Engine, path: &Path) -> (BTreeSet<usize>, usize) {
         };
         let mut fields = Vec::new();
         flatten_windows(&record.value, &mut fields);
+        let event = FieldList { fields };
         hits.clear();
-        engine.evaluate(&FieldList { fields }, &mut scratch, &mut hits);
-        out.extend(hits.iter().copied());
+        engine.evaluate(&event, &mut scratch, &mut hits);
+        for &i in &hits {
+            if engine.is_standalone(i) {
+                out.insert(Fired::Rule(i));
+            }
+            if let (Some(values), Some(t)) = (engine.observe(i, &event), record.timestamp) {
+                observations.push((t.as_nanosecond() as i64, observations.len(), i, values));
+            }
+        }
+    }
+    observations.sort_by_key(|o| (o.0, o.1));
+    let mut correlator = Correlator::new(engine);
+    let mut corr_hits = Vec::new();
+    for (t, n, rule, values) in &observations {
+        correlator.push(*t, *rule, values, *n as u64, &mut corr_hits);
+    }
+    correlator.finish(&mut corr_hits);
+    for h in corr_hits {
+        if engine.correlation_is_standalone(h.correlation) {
+            out.insert(Fired::Correlation(h.correlation));
+        }
     }
     (out, errors)
 }
@@ -675,12 +722,12 @@ fn builtin_pack_raises_stage_coverage_on_evtx_to_mitre_attack() {
         let (combined_hits, e2) = fired_in_file(&combined, path);
         read_errors += e1.max(e2);
         let covers = |engine: &Engine,
-                      hits: &BTreeSet<usize>,
+                      hits: &BTreeSet<Fired>,
                       techniques: bool,
                       keep: &dyn Fn(&RuleInfo) -> bool| {
-            hits.iter().any(|&i| {
-                let r = engine.rule(i);
-                keep(r) && tags_cover(&kb, &r.tags, tactic, techniques)
+            hits.iter().any(|&f| {
+                let (r, tags) = fired_info(engine, f);
+                keep(r) && tags_cover(&kb, tags, tactic, techniques)
             })
         };
         let all = |_: &RuleInfo| true;
@@ -708,8 +755,8 @@ fn builtin_pack_raises_stage_coverage_on_evtx_to_mitre_attack() {
                 if row.sigma == 1 { 'S' } else { '-' },
                 if row.with_pack == 1 { 'P' } else { '-' }
             );
-            for &i in &combined_hits {
-                let r = combined.rule(i);
+            for &f in &combined_hits {
+                let (r, _) = fired_info(&combined, f);
                 eprintln!(
                     "      {}{} [{}]",
                     if is_pack(r) { "pack: " } else { "" },
@@ -781,4 +828,96 @@ fn builtin_pack_raises_stage_coverage_on_evtx_to_mitre_attack() {
         "overall stage coverage with the pack is {:.1}%, below 75%",
         100.0 * pack_share
     );
+}
+
+// ------------------------------------------------------------------ 4. correlations
+
+/// Runs timed events through the pack and its correlations; returns the
+/// titles of the correlation hits reported.
+fn pack_correlations(events: &[(i64, Value)]) -> Vec<String> {
+    let engine = pack_engine();
+    let mut correlator = Correlator::new(&engine);
+    let mut scratch = Scratch::default();
+    let mut hits = Vec::new();
+    let mut out = Vec::new();
+    for (n, (t, ev)) in events.iter().enumerate() {
+        let mut fields = Vec::new();
+        flatten_windows(ev, &mut fields);
+        let event = FieldList { fields };
+        hits.clear();
+        engine.evaluate(&event, &mut scratch, &mut hits);
+        for &i in &hits {
+            if let Some(values) = engine.observe(i, &event) {
+                correlator.push(t * 1_000_000_000, i, &values, n as u64, &mut out);
+            }
+        }
+    }
+    correlator.finish(&mut out);
+    out.iter()
+        .filter(|h| engine.correlation_is_standalone(h.correlation))
+        .map(|h| engine.correlations()[h.correlation].info.title.clone())
+        .collect()
+}
+
+fn failed_logon(user: &str, ip: &str) -> Value {
+    security(
+        4625,
+        json!({"TargetUserName": user, "IpAddress": ip, "Computer": "dc1", "LogonType": 3}),
+    )
+}
+
+#[test]
+fn pack_correlations_find_brute_force_and_password_spray() {
+    let brute: Vec<_> = (0..5)
+        .map(|i| (i * 10, failed_logon("alice", "10.1.1.1")))
+        .collect();
+    assert_eq!(
+        pack_correlations(&brute),
+        ["Brute Force - Repeated Failed Logons for One Account from One Source"]
+    );
+    // Four failures, or five spread over ten minutes: a person mistyping.
+    assert!(pack_correlations(&brute[..4]).is_empty());
+    let slow: Vec<_> = (0..5)
+        .map(|i| (i * 120, failed_logon("alice", "10.1.1.1")))
+        .collect();
+    assert!(pack_correlations(&slow).is_empty());
+
+    let users = ["alice", "bob", "carol", "dave", "erin"];
+    let spray: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (i as i64 * 60, failed_logon(u, "10.1.1.9")))
+        .collect();
+    assert_eq!(
+        pack_correlations(&spray),
+        ["Password Spray - Failed Logons for Many Accounts from One Source"]
+    );
+    assert!(pack_correlations(&spray[..4]).is_empty());
+}
+
+#[test]
+fn pack_correlation_finds_a_discovery_burst_on_one_host() {
+    let proc = |cmd: &str, host: &str| {
+        sysmon(
+            1,
+            json!({"Image": format!("C:\\Windows\\System32\\{}", cmd.split(' ').next().unwrap()),
+                   "CommandLine": cmd, "Computer": host, "User": "CORP\\eve"}),
+        )
+    };
+    let burst = vec![
+        (0, proc("systeminfo.exe", "ws1")),
+        (60, proc("whoami.exe /all", "ws1")),
+        (120, proc("nltest.exe /domain_trusts", "ws1")),
+    ];
+    assert_eq!(
+        pack_correlations(&burst),
+        ["Discovery Burst - Several Kinds of Discovery Commands on One Host"]
+    );
+    // The same three spread over two hosts, or over an hour: no burst.
+    let mut split = burst.clone();
+    split[2] = (120, proc("nltest.exe /domain_trusts", "ws2"));
+    assert!(pack_correlations(&split).is_empty());
+    let mut slow = burst.clone();
+    slow[2].0 = 3600;
+    assert!(pack_correlations(&slow).is_empty());
 }

@@ -1667,7 +1667,9 @@ fn filter_naming_other_rules_does_not_apply() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn load_report_correlation_rule_is_unsupported() {
+fn load_report_correlation_to_an_unknown_rule_is_invalid() {
+    // Correlations are evaluated (tests/correlation.rs); one whose rule is not
+    // in the set cannot be, and the report says which reference failed.
     let text = r#"title: Many failed logons
 id: 0e95725d-7320-415d-80f7-004da920fc11
 correlation:
@@ -1681,8 +1683,8 @@ correlation:
     gte: 100
 "#;
     match outcome_of(&Pipeline::default(), text) {
-        Outcome::Unsupported(r) => assert!(r.contains("correlation"), "{r}"),
-        o => panic!("expected unsupported, got {o:?}"),
+        Outcome::Invalid(r) => assert!(r.contains("5638f7c0-ac70-491d-8465-2a65075e0d86"), "{r}"),
+        o => panic!("expected invalid, got {o:?}"),
     }
 }
 

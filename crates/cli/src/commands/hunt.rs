@@ -8,6 +8,13 @@
 //! (`killchain_ingest::windows`), evaluated by the engine
 //! (`killchain_detect`), and every match becomes a [`Finding`] through the
 //! same mapper `killchain map` uses, with the rule's tags as references.
+//!
+//! Sigma correlation rules: matches of the rules they reference are kept as
+//! observations (event time, the group-by values, the record) while files are
+//! scanned; once all are done the observations are sorted by event time
+//! (input order breaking ties) and run through the correlator, so the result
+//! does not depend on file order or thread count. Correlation hits become
+//! findings like any other, written after the per-file ones.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,14 +26,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
-use killchain_detect::{Engine, FieldList, Level, Options, RuleInfo, Scratch, Selection};
+use killchain_detect::{
+    CorrelationHit, Correlator, Engine, FieldList, Level, Options, RuleInfo, Scratch, Selection,
+};
 use killchain_ingest::{
     flatten_windows, for_each_zip_member, open_input, EvtxFile, Format, JsonRecords, RecordError,
 };
 use killchain_map::enrich::{Detail, Enrichment};
 use killchain_map::extract::{parse_tag, Dialect, FieldPaths, Reference};
 use killchain_map::facts::extract_facts;
-use killchain_map::finding::{Finding, RecordRef, RuleRef, Source, SourceKind};
+use killchain_map::finding::{Entities, Finding, RecordRef, RuleRef, Source, SourceKind};
 use killchain_map::Mapper;
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -122,7 +131,11 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         for h in &mut r.hits {
             h.order.0 = i;
         }
+        for o in &mut r.observations {
+            o.order.0 = i;
+        }
     }
+    let correlated = correlate(&mut results, &engine, &mapper, detail, files.len());
 
     // Output, in input order.
     let out: Box<dyn Write> = match &args.output {
@@ -145,27 +158,34 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
             eprintln!("killchain: {e}");
             missing.push(e.clone());
         }
-        for h in &r.hits {
-            totals.findings += 1;
-            hosts
-                .entry(
-                    h.finding
-                        .entities
-                        .hosts
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| "(no host)".into()),
-                )
-                .or_default()
-                .add(h);
-            match args.format {
-                HuntFormat::Ndjson => {
-                    out.write_all(&h.line)?;
-                }
-                HuntFormat::Csv | HuntFormat::Table => all.push(h),
+    }
+    for h in results.iter().flat_map(|r| &r.hits).chain(&correlated.hits) {
+        totals.findings += 1;
+        hosts
+            .entry(
+                h.finding
+                    .entities
+                    .hosts
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "(no host)".into()),
+            )
+            .or_default()
+            .add(h);
+        match args.format {
+            HuntFormat::Ndjson => {
+                out.write_all(&h.line)?;
             }
+            HuntFormat::Csv | HuntFormat::Table => all.push(h),
         }
     }
+    if correlated.untimed > 0 {
+        eprintln!(
+            "killchain: {} matches of rules that feed correlations had no event time and were left out of correlation",
+            correlated.untimed
+        );
+    }
+    totals.correlation_findings = correlated.hits.len() as u64;
     if args.format != HuntFormat::Ndjson {
         all.sort_by(|a, b| {
             a.finding
@@ -280,19 +300,48 @@ fn walk(dir: &Path, out: &mut Vec<InputFile>, errors: &mut Vec<String>) {
     }
 }
 
+/// What produced a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Producer {
+    Rule(usize),
+    Correlation(usize),
+}
+
+impl Producer {
+    fn info(self, engine: &Engine) -> &RuleInfo {
+        match self {
+            Producer::Rule(r) => engine.rule(r),
+            Producer::Correlation(c) => &engine.correlations()[c].info,
+        }
+    }
+}
+
 /// One finding, rendered.
 struct Hit {
     finding: Finding,
-    rule: usize,
+    rule: Producer,
     /// The NDJSON line.
     line: Vec<u8>,
     /// Position in the input, to keep equal times in input order.
     order: (usize, u64),
 }
 
+/// A match of a rule that feeds a correlation, kept for after the scan.
+struct Observation {
+    time: Option<Timestamp>,
+    rule: usize,
+    values: Vec<Option<Box<str>>>,
+    record: RecordRef,
+    hosts: Vec<String>,
+    users: Vec<String>,
+    /// (file, position in the file): input order, for ties in time.
+    order: (usize, u64),
+}
+
 #[derive(Default)]
 struct FileResult {
     hits: Vec<Hit>,
+    observations: Vec<Observation>,
     events: u64,
     /// Bad records, each naming file and place.
     errors: Vec<String>,
@@ -322,9 +371,26 @@ fn hunt_file(
         hits.clear();
         engine.evaluate(&event, scratch, &mut hits);
         for &rule in &hits {
-            r.hits.push(make_hit(
-                value, &rref, engine, rule, mapper, detail, r.events,
-            ));
+            if engine.is_standalone(rule) {
+                r.hits.push(make_hit(
+                    value, &rref, engine, rule, mapper, detail, r.events,
+                ));
+            }
+            if let Some(values) = engine.observe(rule, &event) {
+                let facts = extract_facts(value);
+                r.observations.push(Observation {
+                    time: facts.time,
+                    rule,
+                    values,
+                    record: RecordRef {
+                        record_id: rref.record_id.clone().or(facts.record_id),
+                        ..rref.clone()
+                    },
+                    hosts: facts.entities.hosts,
+                    users: facts.entities.users,
+                    order: (0, r.events),
+                });
+            }
         }
         spare = event.recycle();
     };
@@ -446,9 +512,170 @@ fn make_hit(
     }
     Hit {
         finding,
-        rule,
+        rule: Producer::Rule(rule),
         line,
         order: (0, position),
+    }
+}
+
+/// Findings from Sigma correlation rules.
+struct Correlated {
+    hits: Vec<Hit>,
+    /// Observations without an event time (they cannot be placed in a window).
+    untimed: u64,
+}
+
+/// Runs the observations of all files through the correlation rules, in
+/// event-time order, and renders each reported hit as a finding.
+fn correlate(
+    results: &mut [FileResult],
+    engine: &Engine,
+    mapper: &Mapper<'_>,
+    detail: Detail,
+    files: usize,
+) -> Correlated {
+    let mut obs: Vec<Observation> = results
+        .iter_mut()
+        .flat_map(|r| std::mem::take(&mut r.observations))
+        .collect();
+    let before = obs.len();
+    obs.retain(|o| o.time.is_some());
+    let untimed = (before - obs.len()) as u64;
+    obs.sort_by(|a, b| a.time.cmp(&b.time).then(a.order.cmp(&b.order)));
+    let mut hits: Vec<CorrelationHit> = Vec::new();
+    if !engine.correlations().is_empty() {
+        let mut correlator = Correlator::new(engine);
+        for (i, o) in obs.iter().enumerate() {
+            let t = o.time.map_or(0, |t| t.as_nanosecond() as i64);
+            correlator.push(t, o.rule, &o.values, i as u64, &mut hits);
+        }
+        correlator.finish(&mut hits);
+    }
+    let hits = hits
+        .into_iter()
+        .filter(|h| engine.correlation_is_standalone(h.correlation))
+        .enumerate()
+        .map(|(n, h)| correlation_hit(&h, &obs, engine, mapper, detail, (files, n as u64)))
+        .collect();
+    Correlated { hits, untimed }
+}
+
+/// A correlation hit as a finding: the correlation's rule reference and
+/// level, its own tags (else its rules'), the hosts and users of its events,
+/// and the events themselves (file and record) under `sigma.correlation`.
+fn correlation_hit(
+    h: &CorrelationHit,
+    obs: &[Observation],
+    engine: &Engine,
+    mapper: &Mapper<'_>,
+    detail: Detail,
+    order: (usize, u64),
+) -> Hit {
+    let corr = &engine.correlations()[h.correlation];
+    let info = &corr.info;
+    let evidence: Vec<&Observation> = h.events.iter().map(|&i| &obs[i as usize]).collect();
+    let mut entities = Entities::default();
+    for o in &evidence {
+        for x in &o.hosts {
+            if !entities.hosts.contains(x) {
+                entities.hosts.push(x.clone());
+            }
+        }
+        for x in &o.users {
+            if !entities.users.contains(x) {
+                entities.users.push(x.clone());
+            }
+        }
+    }
+    let time = |ns: i64| Timestamp::from_nanosecond(ns as i128).ok();
+    let last = evidence
+        .last()
+        .map(|o| o.record.clone())
+        .unwrap_or_default();
+    let mut finding = Finding {
+        time: time(h.last),
+        source: Source {
+            kind: SourceKind::Sigma,
+            product: Some("sigma".into()),
+            rule: Some(RuleRef {
+                id: info.id.clone(),
+                name: Some(info.title.clone()),
+                level: info.level.map(|l| l.as_str().to_string()),
+            }),
+        },
+        entities,
+        record: last,
+        ..Finding::default()
+    };
+    let refs: Vec<Reference> = corr
+        .effective_tags
+        .iter()
+        .filter_map(|t| {
+            parse_tag(t).map(|value| Reference {
+                value,
+                field: "rule.tags".into(),
+                raw: t.clone(),
+                dialect: Dialect::SigmaTags,
+                confidence: TAG_CONFIDENCE,
+            })
+        })
+        .collect();
+    let mut notes = Vec::new();
+    mapper.resolve(refs, &mut finding, &mut notes);
+    let group: serde_json::Map<String, Value> = h
+        .group
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_deref().map_or(Value::Null, Value::from)))
+        .collect();
+    let events: Vec<Value> = evidence
+        .iter()
+        .map(|o| {
+            let mut e = serde_json::Map::new();
+            e.insert("@timestamp".into(), json!(o.time.map(|t| t.to_string())));
+            e.insert("rule".into(), json!(engine.rule(o.rule).title));
+            // Where to find the event: file plus record id or line.
+            for (k, v) in [
+                ("log.file.path", o.record.file.as_ref().map(|f| json!(f))),
+                ("record_id", o.record.record_id.as_ref().map(|r| json!(r))),
+                ("line", o.record.line.map(|l| json!(l))),
+            ] {
+                if let Some(v) = v {
+                    e.insert(k.into(), v);
+                }
+            }
+            Value::Object(e)
+        })
+        .collect();
+    let record = json!({
+        "@timestamp": finding.time.map(|t| t.to_string()),
+        "sigma": {"correlation": {
+            "type": corr.kind.as_str(),
+            "title": info.title,
+            "id": info.id,
+            "group": group,
+            "value": h.value,
+            "condition": corr.condition_text(),
+            "timespan": corr.timespan,
+            "first_seen": time(h.first).map(|t| t.to_string()),
+            "last_seen": time(h.last).map(|t| t.to_string()),
+            "events_total": h.events_total,
+            "events": events,
+        }},
+    });
+    let mut line = Vec::with_capacity(2048);
+    if Enrichment::new(&record, &finding, detail)
+        .write_json(&mut line)
+        .is_ok()
+    {
+        line.push(b'\n');
+    } else {
+        line.clear();
+    }
+    Hit {
+        finding,
+        rule: Producer::Correlation(h.correlation),
+        line,
+        order,
     }
 }
 
@@ -471,6 +698,8 @@ struct Totals {
     files: u64,
     events: u64,
     findings: u64,
+    /// Of `findings`, those from correlation rules.
+    correlation_findings: u64,
     bad_records: u64,
     failed_inputs: u64,
 }
@@ -483,8 +712,8 @@ struct HostSummary {
     last: Option<Timestamp>,
     /// LM phase index -> (phase id, findings).
     phases: BTreeMap<usize, (String, u64)>,
-    /// Rule index -> findings.
-    rules: BTreeMap<usize, u64>,
+    /// Rule or correlation -> findings.
+    rules: BTreeMap<Producer, u64>,
 }
 
 impl HostSummary {
@@ -503,8 +732,8 @@ impl HostSummary {
         *self.rules.entry(h.rule).or_default() += 1;
     }
 
-    fn top_rules(&self, n: usize) -> Vec<(usize, u64)> {
-        let mut v: Vec<(usize, u64)> = self.rules.iter().map(|(r, c)| (*r, *c)).collect();
+    fn top_rules(&self, n: usize) -> Vec<(Producer, u64)> {
+        let mut v: Vec<(Producer, u64)> = self.rules.iter().map(|(r, c)| (*r, *c)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
@@ -512,8 +741,13 @@ impl HostSummary {
 }
 
 fn summary_text(t: &Totals, hosts: &BTreeMap<String, HostSummary>, engine: &Engine) -> String {
+    let correlations = if t.correlation_findings > 0 {
+        format!(" ({} from correlation rules)", t.correlation_findings)
+    } else {
+        String::new()
+    };
     let mut s = format!(
-        "hunt: {} files, {} events, {} findings on {} hosts, {} bad records, {} unreadable inputs\n",
+        "hunt: {} files, {} events, {} findings{correlations} on {} hosts, {} bad records, {} unreadable inputs\n",
         t.files,
         t.events,
         t.findings,
@@ -541,7 +775,7 @@ fn summary_text(t: &Totals, hosts: &BTreeMap<String, HostSummary>, engine: &Engi
             }
         ));
         for (r, n) in h.top_rules(3) {
-            let info = engine.rule(r);
+            let info = r.info(engine);
             s.push_str(&format!(
                 "    {n:>6}  {} [{}]\n",
                 info.title,
@@ -567,12 +801,13 @@ fn summary_json(
                 "first_seen": h.first.map(|t| t.to_string()),
                 "last_seen": h.last.map(|t| t.to_string()),
                 "lm_phases": h.phases.values().map(|(p, n)| json!({"phase": p, "findings": n})).collect::<Vec<_>>(),
-                "top_rules": h.top_rules(5).iter().map(|(r, n)| rule_json(engine.rule(*r), *n)).collect::<Vec<_>>(),
+                "top_rules": h.top_rules(5).iter().map(|(r, n)| rule_json(r.info(engine), *n)).collect::<Vec<_>>(),
             })
         })
         .collect();
     json!({
         "files": t.files, "events": t.events, "findings": t.findings,
+        "correlation_findings": t.correlation_findings,
         "bad_records": t.bad_records, "failed_inputs": t.failed_inputs,
         "rules": {"loaded": report.loaded(), "unsupported": report.unsupported(),
                   "invalid": report.invalid(), "filtered": report.filtered()},
@@ -590,7 +825,7 @@ const CSV_HEADER: &str =
 
 fn row(h: &Hit, engine: &Engine) -> [String; 12] {
     let f = &h.finding;
-    let info = engine.rule(h.rule);
+    let info = h.rule.info(engine);
     let phase = |m: &str| {
         f.phases
             .get(m)
