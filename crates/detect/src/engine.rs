@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use rsigma_parser::{FilterRule, FilterRuleTarget, SigmaRule};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -127,6 +128,10 @@ pub struct Engine {
     scans: Vec<FieldScan>,
     /// Per rule: it has a prefilter requirement (else it is always evaluated).
     gated: Vec<bool>,
+    /// The pseudo-field whose scan covers every string value (keywords), and
+    /// per rule: its requirement includes keyword literals.
+    keywords_field: FieldId,
+    keyword_gated: Vec<bool>,
     /// Sigma correlation rules over the rules above.
     correlations: Vec<Correlation>,
     /// Per rule: the values correlations read from its matching events
@@ -150,8 +155,14 @@ impl Engine {
         let mut parsed_rules: Vec<(SigmaRule, String)> = Vec::new();
         let mut filters: Vec<(FilterRule, String)> = Vec::new();
         let mut parsed_corrs: Vec<correlation::Parsed> = Vec::new();
-        for t in texts {
-            let collection = match rsigma_parser::parse_sigma_yaml(&t.text) {
+        // YAML parsing is half of the load time: files in parallel, results
+        // in file order.
+        let collections: Vec<_> = texts
+            .par_iter()
+            .map(|t| rsigma_parser::parse_sigma_yaml(&t.text))
+            .collect();
+        for (t, collection) in texts.iter().zip(collections) {
+            let collection = match collection {
                 Ok(c) => c,
                 Err(e) => {
                     report.entries.push(LoadEntry {
@@ -380,6 +391,7 @@ impl Engine {
             }
         }
 
+        let keywords_field = fields.intern(prefilter::KEYWORDS_FIELD);
         let mut lower_fields = vec![false; fields.names.len()];
         let mut has_keywords = false;
         for r in &rules {
@@ -393,13 +405,17 @@ impl Engine {
         let reqs: Vec<(u32, prefilter::Requirement)> = rules
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| prefilter::requirement(&r.logic).map(|q| (i as u32, q)))
+            .filter_map(|(i, r)| {
+                prefilter::requirement(&r.logic, keywords_field).map(|q| (i as u32, q))
+            })
             .collect();
         let mut gated = vec![false; rules.len()];
-        for (i, _) in &reqs {
+        let mut keyword_gated = vec![false; rules.len()];
+        for (i, req) in &reqs {
             gated[*i as usize] = true;
+            keyword_gated[*i as usize] = req.iter().any(|(f, _)| *f == keywords_field);
         }
-        let scans = prefilter::build(&reqs);
+        let scans = prefilter::build(&reqs, keywords_field);
         for s in &scans {
             lower_fields[s.field as usize] = true;
         }
@@ -431,6 +447,8 @@ impl Engine {
             fields,
             scans,
             gated,
+            keywords_field,
+            keyword_gated,
             feeds: compiled.correlations.iter().flat_map(|c| c.sources()).fold(
                 vec![false; compiled.needs.len()],
                 |mut v, s| {
@@ -613,6 +631,34 @@ impl Engine {
         let marked_list = &mut scratch.marked_list;
         if !candidates.is_empty() {
             for scan in &self.scans {
+                if scan.field == self.keywords_field {
+                    // Keyword literals: every string value of the event,
+                    // lower-cased, scanned once, when a candidate needs it.
+                    if candidates.iter().any(|&r| self.keyword_gated[r as usize]) {
+                        for v in &all {
+                            each_string(v, &mut |s| {
+                                // The automaton folds ASCII case itself; other
+                                // text is lower-cased first (Unicode folding
+                                // can turn a non-ASCII letter into an ASCII one).
+                                let l = if s.is_ascii() {
+                                    Cow::Borrowed(s)
+                                } else {
+                                    lower(s)
+                                };
+                                for m in scan.automaton.find_overlapping_iter(&*l) {
+                                    for &r in &scan.rules[m.pattern().as_usize()] {
+                                        if !marked[r as usize] {
+                                            marked[r as usize] = true;
+                                            marked_list.push(r);
+                                        }
+                                    }
+                                }
+                                false
+                            });
+                        }
+                    }
+                    continue;
+                }
                 let slot = slots[scan.field as usize];
                 if slot == ABSENT {
                     continue;

@@ -12,26 +12,33 @@
 //! values, lower-case containment is still necessary.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use rayon::prelude::*;
 
 use crate::compile::{Cond, Det, Item, ItemTest, Logic, Need};
 use crate::matcher::{lower, FieldId, Matcher, StrOp};
+
+/// The pseudo-field of keyword selections: "any string value of the event".
+/// No event field has this name; its scan covers every value.
+pub(crate) const KEYWORDS_FIELD: &str = "\u{1}keywords";
 
 /// At least one of these (field, lower-cased literal) must occur.
 pub(crate) type Requirement = Vec<(FieldId, Box<str>)>;
 
 /// The requirement of a rule's logic, if it has one.
-pub(crate) fn requirement(logic: &Logic) -> Option<Requirement> {
-    union(logic.conds.iter().map(|c| cond_req(c, logic)))
+/// `kw` is the id of [`KEYWORDS_FIELD`]: keyword selections need one of
+/// their literals in some value of the event.
+pub(crate) fn requirement(logic: &Logic, kw: FieldId) -> Option<Requirement> {
+    union(logic.conds.iter().map(|c| cond_req(c, logic, kw)))
 }
 
-fn cond_req(c: &Cond, logic: &Logic) -> Option<Requirement> {
+fn cond_req(c: &Cond, logic: &Logic, kw: FieldId) -> Option<Requirement> {
     match c {
-        Cond::Det(i) => det_req(&logic.dets[*i]),
-        Cond::And(xs) => best(xs.iter().map(|x| cond_req(x, logic))),
-        Cond::Or(xs) => union(xs.iter().map(|x| cond_req(x, logic))),
+        Cond::Det(i) => det_req(&logic.dets[*i], kw),
+        Cond::And(xs) => best(xs.iter().map(|x| cond_req(x, logic, kw))),
+        Cond::Or(xs) => union(xs.iter().map(|x| cond_req(x, logic, kw))),
         Cond::Not(_) => None,
         Cond::Of { need, dets } => {
-            let reqs = dets.iter().map(|&d| det_req(&logic.dets[d]));
+            let reqs = dets.iter().map(|&d| det_req(&logic.dets[d], kw));
             match need {
                 Need::All => best(reqs),
                 Need::Any | Need::AtLeast(_) => union(reqs),
@@ -40,12 +47,12 @@ fn cond_req(c: &Cond, logic: &Logic) -> Option<Requirement> {
     }
 }
 
-fn det_req(d: &Det) -> Option<Requirement> {
+fn det_req(d: &Det, kw: FieldId) -> Option<Requirement> {
     match d {
         Det::All(items) => best(items.iter().map(item_req)),
-        Det::Any(ds) => union(ds.iter().map(det_req)),
-        Det::And(ds) => best(ds.iter().map(det_req)),
-        Det::Keywords(_) => None,
+        Det::Any(ds) => union(ds.iter().map(|d| det_req(d, kw))),
+        Det::And(ds) => best(ds.iter().map(|d| det_req(d, kw))),
+        Det::Keywords(m) => Some(matcher_lits(m)?.into_iter().map(|l| (kw, l)).collect()),
     }
 }
 
@@ -115,7 +122,9 @@ pub(crate) struct FieldScan {
 }
 
 /// Builds the per-field scanners from (rule, requirement) pairs.
-pub(crate) fn build(reqs: &[(u32, Requirement)]) -> Vec<FieldScan> {
+/// `kw` (the keywords pseudo-field) gets an ASCII-case-insensitive
+/// automaton, so ASCII values can be scanned without lower-casing them.
+pub(crate) fn build(reqs: &[(u32, Requirement)], kw: FieldId) -> Vec<FieldScan> {
     use std::collections::BTreeMap;
     let mut by_field: BTreeMap<FieldId, BTreeMap<Box<str>, Vec<u32>>> = BTreeMap::new();
     for (rule, req) in reqs {
@@ -128,8 +137,11 @@ pub(crate) fn build(reqs: &[(u32, Requirement)]) -> Vec<FieldScan> {
                 .push(*rule);
         }
     }
-    by_field
-        .into_iter()
+    // One automaton per field, built in parallel (they are independent; the
+    // largest fields dominate rule loading).
+    let fields: Vec<_> = by_field.into_iter().collect();
+    fields
+        .into_par_iter()
         .filter_map(|(field, lits)| {
             let patterns: Vec<&str> = lits.keys().map(|k| &**k).collect();
             // A DFA scans fastest; it is worth its build time for the
@@ -141,6 +153,7 @@ pub(crate) fn build(reqs: &[(u32, Requirement)]) -> Vec<FieldScan> {
             };
             let automaton = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(field == kw)
                 .kind(Some(kind))
                 .build(&patterns)
                 .or_else(|_| AhoCorasick::new(&patterns))
