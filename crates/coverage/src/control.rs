@@ -135,12 +135,9 @@ impl TestPolicy {
                 let (Some(as_of), Ok(day)) = (as_of, d.parse::<jiff::civil::Date>()) else {
                     return 1.0;
                 };
-                match day.until(as_of) {
-                    Ok(span) => match span.total(jiff::Unit::Day) {
-                        Ok(days) if days > self.max_age_days as f64 => self.stale,
-                        _ => 1.0,
-                    },
-                    Err(_) => 1.0,
+                match day.until((jiff::Unit::Day, as_of)) {
+                    Ok(span) if i64::from(span.get_days()) > self.max_age_days => self.stale,
+                    _ => 1.0,
                 }
             }
         }

@@ -18,7 +18,7 @@
 //!
 //! let kb = AttackKb::new(AttackData::embedded().unwrap());
 //! let models = ModelSet::new(&kb, vec![]).unwrap();
-//! let yaml = "controls:\n  - {id: EDR, name: EDR, kind: detect, strength: 4, covers: [{technique: T1003.001}]}\n";
+//! let yaml = "controls:\n  - {id: EDR, name: EDR, kind: detect, strength: 4, tested: true, covers: [{technique: T1003.001}]}\n";
 //! let resolver = inventory::Resolver { kb: &kb, models: &models };
 //! let (controls, issues) =
 //!     inventory::load_inventory(yaml, "inv.yaml", &resolver, &Default::default()).unwrap();
