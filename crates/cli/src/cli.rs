@@ -78,6 +78,9 @@ pub enum Command {
     /// Measure throughput of the hot paths against a parse-only floor.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Control coverage: defence in depth, gaps, investments, attack-path simulation.
+    #[command(after_help = COVERAGE_HELP)]
+    Coverage(CoverageArgs),
 }
 
 const MAP_HELP: &str = "\
@@ -369,4 +372,141 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// `coverage` analysis time vs loading the same rules alone.
+    Coverage(BenchCoverageArgs),
+}
+
+// ---- coverage (issue 6): `killchain coverage` and `killchain bench coverage` ----
+
+const COVERAGE_HELP: &str = "\
+Joins your defences with ATT&CK and the kill chain: Sigma rule folders \
+(techniques from tags, weighed by level and status; rules that do not load \
+or whose log source you do not collect are reported and not counted), a \
+control inventory (YAML, docs/coverage.md), DeTT&CT technique \
+administration files, and a threat profile (groups, campaigns, software, \
+or all weighted by use). Reports coverage per kill chain phase, tactic and \
+technique (prevent / detect / respond apart), defence in depth, single \
+points of failure, visible-but-not-detected techniques, ranked gaps, a \
+greedy investment list, and replays Attack Flows and actor profiles \
+against the controls (first stop, n-1, a small set of controls stopping \
+every path).
+
+Exit status: 0 all inputs read, 1 some control, file or flow was skipped \
+(reported on stderr), 2 fatal.
+
+Examples:
+  killchain coverage --rules sigma/rules --controls controls.yaml --threat G0016,G0032
+  killchain coverage --rules sigma/rules/windows --collected sysmon,security,powershell --threat APT29 --platforms Windows
+  killchain coverage --controls controls.yaml --dettect techniques-administration.yaml --format navigator -o layer.json
+  killchain coverage --rules sigma/rules --threat G0016 --flows attack-flow/corpus --format html -o coverage.html";
+
+/// `killchain coverage`.
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Sigma rule file or folder in use (searched recursively); repeatable.
+    #[arg(long = "rules", short = 'r', value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Count the built-in stage-indicator rules as deployed too.
+    #[arg(long)]
+    pub with_builtin: bool,
+    /// Control inventory (YAML, docs/coverage.md); repeatable.
+    #[arg(long = "controls", short = 'c', value_name = "FILE")]
+    pub controls: Vec<PathBuf>,
+    /// DeTT&CT technique administration file to import; repeatable.
+    #[arg(long = "dettect", value_name = "FILE")]
+    pub dettect: Vec<PathBuf>,
+    /// Log sources you collect: a comma-separated list (sysmon,security,powershell)
+    /// or a YAML file (`collected: [...]`). Rules on other log sources are not
+    /// counted. Default: all.
+    #[arg(long, value_name = "LIST|FILE")]
+    pub collected: Option<String>,
+    /// Groups, campaigns or software of concern (G0016,C0024,S0154, names too).
+    /// Default: every group and campaign, weighted by how many use each technique.
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub threat: Vec<String>,
+    /// ATT&CK platforms in scope (Windows,Linux,macOS,...). Default: all.
+    #[arg(long, value_delimiter = ',', value_name = "PLATFORM")]
+    pub platforms: Vec<String>,
+    /// Attack Flow builder files (.afb) or folders to replay; repeatable.
+    #[arg(long = "flows", value_name = "PATH")]
+    pub flows: Vec<PathBuf>,
+    /// Sigma rules you could deploy: investment candidates; repeatable.
+    #[arg(long = "candidate-rules", value_name = "DIR")]
+    pub candidate_rules: Vec<PathBuf>,
+    /// Cost of one Sigma rule in the investment list.
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub rule_cost: f64,
+    /// Investment budget (same unit as the controls' cost).
+    #[arg(long, value_name = "N")]
+    pub budget: Option<f64>,
+    /// Most investment steps to list.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub steps: usize,
+    /// Minimum effective strength (0-5) for a control to count as a layer
+    /// and to stop an attack path.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub min_strength: f64,
+    /// A rule's parent technique tag (attack.t1003) also covers the sub-techniques.
+    #[arg(long)]
+    pub parent_covers_subtechniques: bool,
+    /// The analysis day (YYYY-MM-DD), for aging test dates (default: today).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Kill chain model for the phase view.
+    #[arg(long = "model", short = 'm', default_value = "lm", value_name = "ID")]
+    pub model: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CoverageFormat::Text)]
+    pub format: CoverageFormat,
+    /// Shorthand for --format json.
+    #[arg(long)]
+    pub json: bool,
+    /// Write output here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Rows per list in text, Markdown and HTML.
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+    /// Extra logsource pipeline (YAML), for matching --collected; repeatable.
+    #[arg(long = "pipeline", value_name = "FILE")]
+    pub pipelines: Vec<PathBuf>,
+    /// Most paths replayed per flow.
+    #[arg(long, default_value_t = 5000, value_name = "N")]
+    pub max_paths: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CoverageFormat {
+    /// Terminal summary by kill chain phase.
+    Text,
+    Json,
+    Md,
+    /// Self-contained HTML with a heatmap.
+    Html,
+    /// One row per technique.
+    Csv,
+    /// ATT&CK Navigator layer 4.5.
+    Navigator,
+}
+
+/// `killchain bench coverage`.
+#[derive(Debug, Args)]
+pub struct BenchCoverageArgs {
+    /// Sigma rule folders.
+    #[arg(long = "rules", short = 'r', required = true, value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Control inventory files.
+    #[arg(long = "controls", short = 'c', value_name = "FILE")]
+    pub controls: Vec<PathBuf>,
+    /// Attack Flow files or folders.
+    #[arg(long = "flows", value_name = "PATH")]
+    pub flows: Vec<PathBuf>,
+    /// Groups of concern (default: all groups and campaigns).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub threat: Vec<String>,
+    /// Repetitions (best run is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command};
 mod bench;
 mod bench_hunt;
 mod completions;
+mod coverage;
 mod demo;
 mod explain;
 mod hunt;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models::run(g, cmd),
         Command::Completions(args) => completions::run(args),
         Command::Bench(cmd) => bench::run(g, cmd),
+        Command::Coverage(args) => coverage::run(g, args),
     }
 }
