@@ -19,6 +19,8 @@ use killchain_coverage::{
     AnalysisOptions, Collected, InputSummary, Inputs, InvestOptions, Issue, Report, RuleOptions,
     RulesSummary, TestPolicy, ThreatProfile, ThreatSummary,
 };
+use killchain_detect::correlation::Source;
+use killchain_detect::pipeline::LogsourceKey;
 use killchain_detect::{builtin_rules, Engine, LoadReport, Options, Pipeline, RuleText};
 use serde_json::json;
 
@@ -49,7 +51,26 @@ fn load_rules(
 ) -> Vec<Control> {
     let (engine, r) = Engine::build(texts, pipeline, &rule_options());
     report.entries.extend(r.entries);
-    let infos: Vec<_> = engine.rules().cloned().collect();
+    // What reports on its own counts: rules that only feed a correlation
+    // do not; correlation rules do, with their own tags (else their rules')
+    // on the log source of the rules they build on.
+    let mut infos: Vec<_> = engine
+        .rules()
+        .enumerate()
+        .filter(|(i, _)| engine.is_standalone(*i))
+        .map(|(_, r)| r.clone())
+        .collect();
+    for (i, c) in engine.correlations().iter().enumerate() {
+        if !engine.correlation_is_standalone(i) {
+            continue;
+        }
+        let mut info = c.info.clone();
+        info.tags = c.effective_tags.clone();
+        if let Some(ls) = correlation_logsource(&engine, i) {
+            info.logsource = ls;
+        }
+        infos.push(info);
+    }
     let (controls, rr) = rule_controls(&infos, &ctx.kb, pipeline, collected, opts);
     if opts.planned {
         summary.candidates += rr.counted;
@@ -65,6 +86,14 @@ fn load_rules(
     summary.without_techniques += rr.without_techniques.len();
     summary.unknown_tags += rr.unknown_tags.len();
     controls
+}
+
+/// The log source of the first rule a correlation builds on.
+fn correlation_logsource(engine: &Engine, c: usize) -> Option<LogsourceKey> {
+    engine.correlations()[c].sources().find_map(|s| match s {
+        Source::Rule(r) => Some(engine.rule(r).logsource.clone()),
+        Source::Correlation(x) => correlation_logsource(engine, x),
+    })
 }
 
 fn collected_from(arg: Option<&str>) -> Result<Collected> {
