@@ -921,3 +921,78 @@ fn pack_correlation_finds_a_discovery_burst_on_one_host() {
     slow[2].0 = 3600;
     assert!(pack_correlations(&slow).is_empty());
 }
+
+#[test]
+fn pack_correlations_over_kerberos_accounts_and_rdp() {
+    let preauth = |user: &str, status: &str| {
+        security(
+            4771,
+            json!({"TargetUserName": user, "IpAddress": "::ffff:10.1.1.5", "Status": status, "Computer": "dc1"}),
+        )
+    };
+    let guessing: Vec<_> = (0..5).map(|i| (i * 3, preauth("admin", "0x18"))).collect();
+    assert_eq!(
+        pack_correlations(&guessing),
+        ["Kerberos Password Guessing - Repeated Pre-Authentication Failures"]
+    );
+    // Expired-password (0x17) failures are not guessing.
+    let expired: Vec<_> = (0..5).map(|i| (i * 3, preauth("admin", "0x17"))).collect();
+    assert!(pack_correlations(&expired).is_empty());
+
+    let ticket = |svc: String| {
+        security(
+            4769,
+            json!({"TargetUserName": "eve@CORP", "IpAddress": "::ffff:10.1.1.7", "ServiceName": svc, "Status": "0x0", "Computer": "dc1"}),
+        )
+    };
+    let sweep: Vec<_> = (0..10).map(|i| (i, ticket(format!("HOST{i}$")))).collect();
+    assert_eq!(
+        pack_correlations(&sweep),
+        ["Service Ticket Sweep - One Account Requests Tickets for Many Computers"]
+    );
+    let same: Vec<_> = (0..10).map(|i| (i, ticket("FILESRV$".into()))).collect();
+    assert!(pack_correlations(&same).is_empty());
+
+    let account = |id: u32, t: i64| {
+        (
+            t,
+            security(id, json!({"TargetUserName": "EVIL$", "Computer": "dc1"})),
+        )
+    };
+    assert_eq!(
+        pack_correlations(&[account(4741, 0), account(4743, 600)]),
+        ["Short-Lived Computer Account - Created or Changed, then Deleted Within an Hour"]
+    );
+    assert!(pack_correlations(&[account(4743, 0), account(4741, 600)]).is_empty());
+    assert!(pack_correlations(&[account(4741, 0), account(4743, 7200)]).is_empty());
+
+    let rdp_auth = |host: &str, t: i64| {
+        (
+            t,
+            json!({"Channel": "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
+                   "EventID": 1149, "Computer": host, "Param1": "admin", "Param3": "10.1.1.9"}),
+        )
+    };
+    assert_eq!(
+        pack_correlations(&[rdp_auth("a", 0), rdp_auth("b", 60), rdp_auth("c", 120)]),
+        ["RDP Fan-Out - Logons to Three or More Hosts from One Source"]
+    );
+    assert!(
+        pack_correlations(&[rdp_auth("a", 0), rdp_auth("b", 60), rdp_auth("a", 120)]).is_empty()
+    );
+
+    let rdp_conn = |t: i64| {
+        (
+            t,
+            json!({"Channel": "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
+                   "EventID": 131, "Computer": "srv", "ClientIP": format!("10.1.1.9:{}", 40000 + t)}),
+        )
+    };
+    let burst: Vec<_> = (0..10).map(|i| rdp_conn(i * 5)).collect();
+    assert_eq!(
+        pack_correlations(&burst),
+        ["RDP Connection Burst - Ten or More Connections to One Host in a Minute"]
+    );
+    let sessions: Vec<_> = (0..10).map(|i| rdp_conn(i * 30)).collect();
+    assert!(pack_correlations(&sessions).is_empty());
+}

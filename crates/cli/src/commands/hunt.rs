@@ -154,6 +154,10 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         for e in &r.errors {
             eprintln!("killchain: {e}");
         }
+        for s in &r.skipped {
+            eprintln!("killchain: note: {s}");
+        }
+        totals.skipped_members += r.skipped.len() as u64;
         if let Some(e) = &r.fatal {
             eprintln!("killchain: {e}");
             missing.push(e.clone());
@@ -345,6 +349,8 @@ struct FileResult {
     events: u64,
     /// Bad records, each naming file and place.
     errors: Vec<String>,
+    /// Archive members left out because they are not logs (named).
+    skipped: Vec<String>,
     /// The file as a whole could not be read.
     fatal: Option<String>,
 }
@@ -419,6 +425,13 @@ fn hunt_file(
         })(),
         Kind::Zip => for_each_zip_member::<anyhow::Error>(&f.path, |member, reader| {
             let label = format!("{name}:{member}");
+            // Archives of log datasets also carry captures and binaries:
+            // say so once per member instead of one error per line.
+            if let Some(ext) = binary_extension(member) {
+                r.skipped
+                    .push(format!("{label}: skipped: a .{ext} member is not JSON"));
+                return Ok(());
+            }
             json_records(reader, &label, &name, &mut r, &mut on_event)
         }),
     };
@@ -427,6 +440,16 @@ fn hunt_file(
     }
     seen.fetch_add(r.events, Ordering::Relaxed);
     r
+}
+
+/// The extension of a zip member that is a capture, binary or EVTX file
+/// rather than JSON lines.
+fn binary_extension(member: &str) -> Option<&str> {
+    let ext = member.rsplit_once('.')?.1;
+    const BINARY: [&str; 9] = [
+        "pcap", "pcapng", "cap", "evtx", "exe", "dll", "bin", "etl", "zip",
+    ];
+    BINARY.iter().find(|b| ext.eq_ignore_ascii_case(b)).copied()
 }
 
 fn json_records(
@@ -700,6 +723,8 @@ struct Totals {
     findings: u64,
     /// Of `findings`, those from correlation rules.
     correlation_findings: u64,
+    /// Archive members that are not logs.
+    skipped_members: u64,
     bad_records: u64,
     failed_inputs: u64,
 }
@@ -747,13 +772,18 @@ fn summary_text(t: &Totals, hosts: &BTreeMap<String, HostSummary>, engine: &Engi
         String::new()
     };
     let mut s = format!(
-        "hunt: {} files, {} events, {} findings{correlations} on {} hosts, {} bad records, {} unreadable inputs\n",
+        "hunt: {} files, {} events, {} findings{correlations} on {} hosts, {} bad records, {} unreadable inputs{}\n",
         t.files,
         t.events,
         t.findings,
         hosts.len(),
         t.bad_records,
-        t.failed_inputs
+        t.failed_inputs,
+        if t.skipped_members > 0 {
+            format!(", {} archive members skipped (not logs)", t.skipped_members)
+        } else {
+            String::new()
+        }
     );
     for (host, h) in hosts {
         let span = match (h.first, h.last) {
@@ -808,6 +838,7 @@ fn summary_json(
     json!({
         "files": t.files, "events": t.events, "findings": t.findings,
         "correlation_findings": t.correlation_findings,
+        "skipped_members": t.skipped_members,
         "bad_records": t.bad_records, "failed_inputs": t.failed_inputs,
         "rules": {"loaded": report.loaded(), "unsupported": report.unsupported(),
                   "invalid": report.invalid(), "filtered": report.filtered()},
