@@ -290,13 +290,13 @@ pub struct Entity {
 pub struct Procedures {
     pub entities: Vec<Entity>,
     /// Parent-level technique -> entities using it (or a sub-technique of it).
-    by_parent: Vec<Vec<u32>>,
+    pub(crate) by_parent: Vec<Vec<u32>>,
     /// Exact technique -> number of entities using it.
     pub df: Vec<u32>,
     /// Parent-level technique -> number of entities.
     pub df_parent: Vec<u32>,
     /// Entity -> IDF norm of its parent-level technique set.
-    norm: Vec<f64>,
+    pub(crate) norm: Vec<f64>,
 }
 
 impl Procedures {
@@ -401,7 +401,7 @@ pub fn parent_level(kb: &AttackKb, technique: usize) -> usize {
 }
 
 /// Which training data a predictor was built from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingInfo {
     /// Distinct source files (incidents).
     pub files: usize,
@@ -626,7 +626,7 @@ impl<'k> Predictor<'k> {
         let n = self.prior.len();
         let mut tech = vec![0.0; n];
         let mut tac_direct = vec![0.0; self.tactic_prior.len()];
-        let mut add = |dst: &mut [f64], src: &[f64], weight: f64| {
+        let add = |dst: &mut [f64], src: &[f64], weight: f64| {
             dst.iter_mut().zip(src).for_each(|(d, s)| *d += weight * s);
         };
         let (mut we, mut wh) = if has_flows { (w.edge, w.history) } else { (0.0, 0.0) };
