@@ -2,16 +2,20 @@
 //! their known techniques match what was seen, rare techniques weighing more
 //! than common ones.
 //!
-//! Score: cosine similarity of IDF-weighted technique vectors at parent
-//! level (IDF over all groups, campaigns and software), where an exact
-//! (sub-)technique match counts fully and a match through the same parent
-//! technique (seen T1059.001, the group is known for T1059.003) counts half.
+//! Score: 0.7 x coverage + 0.3 x cosine, over IDF-weighted technique vectors
+//! at parent level (IDF over all groups, campaigns and software), where an
+//! exact (sub-)technique match counts fully and a match through the same
+//! parent technique (seen T1059.001, the group is known for T1059.003)
+//! counts half. Coverage (the IDF-weighted share of what was seen that the
+//! entity is known for) comes first, so an entity known for everything seen
+//! outranks one known for a part; cosine then prefers the entity whose
+//! known techniques are mostly what was seen over one known for hundreds.
 //! Only entities known for at least one technique seen exactly are ranked.
 
 use killchain_kb::AttackKb;
 
 use crate::model::{parent_level, EntityKind, Procedures};
-use crate::prediction::{AdversaryMatch, Adversaries};
+use crate::prediction::{Adversaries, AdversaryMatch};
 
 /// The top `k` groups, campaigns and software for the techniques seen (kb
 /// indexes, any order, duplicates allowed).
@@ -71,12 +75,11 @@ pub fn likely_adversaries(
             continue;
         }
         let norm = procedures.norm[e as usize];
-        let score = (dot / (seen_norm * norm).max(f64::MIN_POSITIVE)).min(1.0);
+        let cosine = (dot / (seen_norm * norm).max(f64::MIN_POSITIVE)).min(1.0);
+        let coverage = (dot / (seen_norm * seen_norm).max(f64::MIN_POSITIVE)).min(1.0);
+        let score = 0.7 * coverage + 0.3 * cosine;
         let exact = matched.iter().filter(|m| !m.starts_with('~')).count();
-        let mut explanation = format!(
-            "uses {exact} of the {} techniques seen",
-            seen.len()
-        );
+        let mut explanation = format!("uses {exact} of the {} techniques seen", seen.len());
         let near = matched.len() - exact;
         if near > 0 {
             explanation.push_str(&format!(
@@ -102,7 +105,12 @@ pub fn likely_adversaries(
     }
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     let top = |kind: EntityKind| -> Vec<AdversaryMatch> {
-        scored.iter().filter(|m| m.kind == kind).take(k).cloned().collect()
+        scored
+            .iter()
+            .filter(|m| m.kind == kind)
+            .take(k)
+            .cloned()
+            .collect()
     };
     Adversaries {
         groups: top(EntityKind::Group),
@@ -132,7 +140,9 @@ mod tests {
         assert_eq!(a.groups[0].id, "G0016", "{:?}", a.groups);
         assert!(a.groups.len() <= 5 && a.campaigns.len() <= 5 && a.software.len() <= 5);
         assert!(a.groups.windows(2).all(|w| w[0].score >= w[1].score));
-        assert!(a.groups[0].explanation.starts_with("uses 12 of the 12 techniques seen"));
+        assert!(a.groups[0]
+            .explanation
+            .starts_with("uses 12 of the 12 techniques seen"));
     }
 
     #[test]
@@ -146,8 +156,16 @@ mod tests {
             .unwrap();
         assert!(procs.idf_parent(rare) > procs.idf_parent(common));
         let a = likely_adversaries(&kb, &procs, &[common, rare], 5);
-        let all: Vec<_> = a.groups.iter().chain(&a.campaigns).chain(&a.software).collect();
-        let best = all.iter().max_by(|x, y| x.score.total_cmp(&y.score)).unwrap();
+        let all: Vec<_> = a
+            .groups
+            .iter()
+            .chain(&a.campaigns)
+            .chain(&a.software)
+            .collect();
+        let best = all
+            .iter()
+            .max_by(|x, y| x.score.total_cmp(&y.score))
+            .unwrap();
         assert!(best.matched.contains(&kb.technique(rare).id), "{best:?}");
     }
 }

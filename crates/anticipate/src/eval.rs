@@ -152,7 +152,11 @@ fn padded(first: &[usize], fill: &[usize], n: usize) -> Vec<usize> {
 }
 
 /// Run the evaluation. `flows` are resolved against `kb`.
-pub fn evaluate(kb: &AttackKb, flows: &[ResolvedFlow], weights: Weights) -> (EvalReport, EvalDetails) {
+pub fn evaluate(
+    kb: &AttackKb,
+    flows: &[ResolvedFlow],
+    weights: Weights,
+) -> (EvalReport, EvalDetails) {
     let mut files: Vec<&str> = flows.iter().map(|f| f.source.as_str()).collect();
     files.sort_unstable();
     files.dedup();
@@ -168,7 +172,11 @@ pub fn evaluate(kb: &AttackKb, flows: &[ResolvedFlow], weights: Weights) -> (Eva
         ..Default::default()
     };
     for file in &files {
-        let train: Vec<ResolvedFlow> = flows.iter().filter(|f| f.source != *file).cloned().collect();
+        let train: Vec<ResolvedFlow> = flows
+            .iter()
+            .filter(|f| f.source != *file)
+            .cloned()
+            .collect();
         let p = Predictor::train(kb, &train, weights);
         let followers = |f: Option<&Followers>| f.cloned().unwrap_or_default();
         let all = followers(Some(&p.all));
@@ -202,7 +210,11 @@ pub fn evaluate(kb: &AttackKb, flows: &[ResolvedFlow], weights: Weights) -> (Eva
                 }
                 let steps = history(flow, &preds, a);
                 let r = p.rank(&steps);
-                let m_tech: Vec<usize> = r.top_techniques(kb, kmax).into_iter().map(|x| x.0).collect();
+                let m_tech: Vec<usize> = r
+                    .top_techniques(kb, kmax)
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect();
                 let m_tac: Vec<usize> = r.top_tactics(kb, kmax).into_iter().map(|x| x.0).collect();
 
                 let bigram_tech = from
@@ -224,9 +236,21 @@ pub fn evaluate(kb: &AttackKb, flows: &[ResolvedFlow], weights: Weights) -> (Eva
                     .flat_map(|&tac| freq_tech_of_tactic[tac].iter().copied())
                     .collect();
                 let lists = [
-                    ("bigram", padded(&bigram_tac, &freq_tac, kmax), padded(&bigram_tech, &freq_tech, kmax)),
-                    ("matrix_order", padded(&order_tac, &[], kmax), padded(&order_tech, &freq_tech, kmax)),
-                    ("most_frequent", padded(&freq_tac, &[], kmax), padded(&freq_tech, &[], kmax)),
+                    (
+                        "bigram",
+                        padded(&bigram_tac, &freq_tac, kmax),
+                        padded(&bigram_tech, &freq_tech, kmax),
+                    ),
+                    (
+                        "matrix_order",
+                        padded(&order_tac, &[], kmax),
+                        padded(&order_tech, &freq_tech, kmax),
+                    ),
+                    (
+                        "most_frequent",
+                        padded(&freq_tac, &[], kmax),
+                        padded(&freq_tech, &[], kmax),
+                    ),
                 ];
                 if let Some(t) = to.tactic {
                     details.tactic_cases += 1;

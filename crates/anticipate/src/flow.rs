@@ -136,11 +136,19 @@ enum Node {
 
 /// Collapse a graph over nodes into action -> action edges: from each action,
 /// every action reachable through `Link` nodes only.
-fn collapse(nodes: &HashMap<String, Node>, succ: &HashMap<String, Vec<String>>) -> Vec<(usize, usize)> {
+fn collapse(
+    nodes: &HashMap<String, Node>,
+    succ: &HashMap<String, Vec<String>>,
+) -> Vec<(usize, usize)> {
     let mut edges = BTreeSet::new();
     for (id, node) in nodes {
         let Node::Action(from) = *node else { continue };
-        let mut stack: Vec<&str> = succ.get(id).into_iter().flatten().map(String::as_str).collect();
+        let mut stack: Vec<&str> = succ
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
         let mut seen: BTreeSet<&str> = BTreeSet::new();
         while let Some(x) = stack.pop() {
             if !seen.insert(x) {
@@ -179,14 +187,18 @@ fn checked_ids(
     let technique = technique.filter(|s| !s.trim().is_empty()).and_then(|t| {
         let n = normalise_technique(t);
         if n.is_none() {
-            warn(format!("technique {t:?} is not an ATT&CK technique ID (left out)"));
+            warn(format!(
+                "technique {t:?} is not an ATT&CK technique ID (left out)"
+            ));
         }
         n
     });
     let tactic = tactic.filter(|s| !s.trim().is_empty()).and_then(|t| {
         let n = normalise_tactic(t);
         if n.is_none() {
-            warn(format!("tactic {t:?} is not an ATT&CK tactic ID (left out)"));
+            warn(format!(
+                "tactic {t:?} is not an ATT&CK tactic ID (left out)"
+            ));
         }
         n
     });
@@ -459,8 +471,14 @@ mod tests {
 
     #[test]
     fn technique_ids_are_normalised_or_refused() {
-        assert_eq!(normalise_technique("t1059.001").as_deref(), Some("T1059.001"));
-        assert_eq!(normalise_technique("1598.003").as_deref(), Some("T1598.003"));
+        assert_eq!(
+            normalise_technique("t1059.001").as_deref(),
+            Some("T1059.001")
+        );
+        assert_eq!(
+            normalise_technique("1598.003").as_deref(),
+            Some("T1598.003")
+        );
         assert_eq!(normalise_technique(" T1190 ").as_deref(), Some("T1190"));
         assert_eq!(normalise_technique("T11900"), None);
         assert_eq!(normalise_technique("T1059.01"), None);
@@ -501,7 +519,9 @@ mod tests {
         assert_eq!(flow.edges, vec![(0, 1), (0, 2)]);
         let w: Vec<String> = f.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w.iter().any(|w| w.contains("b.json: attack-action--d: technique \"bogus\"")));
+        assert!(w
+            .iter()
+            .any(|w| w.contains("b.json: attack-action--d: technique \"bogus\"")));
         assert!(w.iter().any(|w| w.contains("attack-action--missing")));
     }
 }

@@ -334,7 +334,12 @@ impl Procedures {
         for (i, g) in d.groups.iter().enumerate().filter(|(_, g)| !g.deprecated) {
             push(EntityKind::Group, i, &g.id, &g.name, &g.techniques);
         }
-        for (i, c) in d.campaigns.iter().enumerate().filter(|(_, c)| !c.deprecated) {
+        for (i, c) in d
+            .campaigns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.deprecated)
+        {
             push(EntityKind::Campaign, i, &c.id, &c.name, &c.techniques);
         }
         for (i, s) in d.software.iter().enumerate().filter(|(_, s)| !s.deprecated) {
@@ -362,7 +367,13 @@ impl Procedures {
         p.norm = p
             .entities
             .iter()
-            .map(|e| e.parents.iter().map(|&t| p.idf_parent(t).powi(2)).sum::<f64>().sqrt())
+            .map(|e| {
+                e.parents
+                    .iter()
+                    .map(|&t| p.idf_parent(t).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
             .collect();
         p
     }
@@ -370,7 +381,10 @@ impl Procedures {
     /// Inverse document frequency of a parent-level technique over entities.
     pub fn idf_parent(&self, parent: usize) -> f64 {
         let n = self.entities.len() as f64;
-        (n / (1.0 + f64::from(self.df_parent.get(parent).copied().unwrap_or(0)))).ln().max(0.0) + 0.1
+        (n / (1.0 + f64::from(self.df_parent.get(parent).copied().unwrap_or(0))))
+            .ln()
+            .max(0.0)
+            + 0.1
     }
 
     /// Entities sharing parent-level techniques with `seen` (sorted,
@@ -388,7 +402,12 @@ impl Procedures {
         }
         let mut v: Vec<(u32, f64)> = dot
             .into_iter()
-            .map(|(e, d)| (e, d / (seen_norm.sqrt() * self.norm[e as usize]).max(f64::MIN_POSITIVE)))
+            .map(|(e, d)| {
+                (
+                    e,
+                    d / (seen_norm.sqrt() * self.norm[e as usize]).max(f64::MIN_POSITIVE),
+                )
+            })
             .collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         v
@@ -441,7 +460,8 @@ pub fn top_k<'a>(p: &[f64], k: usize, id: impl Fn(usize) -> &'a str) -> Vec<(usi
         .filter(|(_, &x)| x > 0.0)
         .map(|(i, &x)| (i, x))
         .collect();
-    let cmp = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(id(b.0)));
+    let cmp =
+        |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(id(b.0)));
     if v.len() > k {
         v.select_nth_unstable_by(k, cmp);
         v.truncate(k);
@@ -534,7 +554,11 @@ impl<'k> Predictor<'k> {
                     p.offsets[b + n_tac - 1 - a] += 1.0;
                 }
                 if let (Some(t), Some(tac)) = (to.technique, to.tactic) {
-                    *p.tactic_of_target.entry(t).or_default().entry(tac).or_default() += 1;
+                    *p.tactic_of_target
+                        .entry(t)
+                        .or_default()
+                        .entry(tac)
+                        .or_default() += 1;
                 }
             }
         }
@@ -596,7 +620,12 @@ impl<'k> Predictor<'k> {
     /// entities most similar to what was seen, weighted by similarity.
     fn procedure_techniques(&self, seen_parents: &[usize]) -> Vec<f64> {
         let mut p = vec![0.0; self.prior.len()];
-        for (e, s) in self.procedures.similar(seen_parents).into_iter().take(self.weights.neighbours) {
+        for (e, s) in self
+            .procedures
+            .similar(seen_parents)
+            .into_iter()
+            .take(self.weights.neighbours)
+        {
             let e = &self.procedures.entities[e as usize];
             for &t in &e.techniques {
                 p[t] += s;
@@ -629,7 +658,11 @@ impl<'k> Predictor<'k> {
         let add = |dst: &mut [f64], src: &[f64], weight: f64| {
             dst.iter_mut().zip(src).for_each(|(d, s)| *d += weight * s);
         };
-        let (mut we, mut wh) = if has_flows { (w.edge, w.history) } else { (0.0, 0.0) };
+        let (mut we, mut wh) = if has_flows {
+            (w.edge, w.history)
+        } else {
+            (0.0, 0.0)
+        };
         // History: earlier steps, most recent first, weight 1 / rank.
         let earlier: Vec<Step> = steps
             .iter()
@@ -655,7 +688,11 @@ impl<'k> Predictor<'k> {
                 add(&mut tac_direct, &self.edge_tactics(Some(*s)), f);
             }
         }
-        add(&mut tech, &self.procedure_techniques(&seen_parents), w.procedures);
+        add(
+            &mut tech,
+            &self.procedure_techniques(&seen_parents),
+            w.procedures,
+        );
         add(&mut tech, &self.prior, w.prior);
         let mut tac_repeat = vec![0.0; self.tactic_prior.len()];
         {
@@ -683,7 +720,11 @@ impl<'k> Predictor<'k> {
         normalise(&mut tac_direct);
         normalise(&mut tac_from_tech);
         let d = if has_flows { w.tactic_direct } else { 0.0 };
-        let c = if tac_repeat.iter().any(|&x| x > 0.0) { w.tactic_repeat } else { 0.0 };
+        let c = if tac_repeat.iter().any(|&x| x > 0.0) {
+            w.tactic_repeat
+        } else {
+            0.0
+        };
         let n_tac = self.tactic_prior.len();
         let mut tac_offset = vec![0.0; n_tac];
         let o = match last.and_then(|s| s.tactic) {
@@ -724,7 +765,11 @@ impl<'k> Predictor<'k> {
         }
         if let Some(m) = labelled {
             for (&tac, &c) in m {
-                let share = if k > 0.0 { f64::from(c) / denom } else { f64::from(c) / f64::from(total) };
+                let share = if k > 0.0 {
+                    f64::from(c) / denom
+                } else {
+                    f64::from(c) / f64::from(total)
+                };
                 f(tac, share);
             }
         }

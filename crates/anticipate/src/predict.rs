@@ -84,24 +84,30 @@ impl<'k> Anticipator<'k> {
         let mut steps = Vec::new();
         let mut distinct = Vec::new();
         for s in &observed.steps {
-            let technique = s.technique.as_deref().and_then(|id| match kb.technique_by_id(id) {
-                Some((t, redirected)) => {
-                    if let Some(from) = redirected {
-                        let note = format!("{from} is revoked in ATT&CK, read as {}", kb.technique(t).id);
+            let technique = s
+                .technique
+                .as_deref()
+                .and_then(|id| match kb.technique_by_id(id) {
+                    Some((t, redirected)) => {
+                        if let Some(from) = redirected {
+                            let note = format!(
+                                "{from} is revoked in ATT&CK, read as {}",
+                                kb.technique(t).id
+                            );
+                            if !notes.contains(&note) {
+                                notes.push(note);
+                            }
+                        }
+                        Some(t)
+                    }
+                    None => {
+                        let note = format!("unknown technique {id:?} (left out)");
                         if !notes.contains(&note) {
                             notes.push(note);
                         }
+                        None
                     }
-                    Some(t)
-                }
-                None => {
-                    let note = format!("unknown technique {id:?} (left out)");
-                    if !notes.contains(&note) {
-                        notes.push(note);
-                    }
-                    None
-                }
-            });
+                });
             let own = s.tactic.as_deref().and_then(|id| {
                 let r = kb.tactic_by_token(id);
                 if r.is_none() {
@@ -161,7 +167,11 @@ impl<'k> Anticipator<'k> {
                 ScoredTechnique {
                     id: tech.id.clone(),
                     name: tech.name.clone(),
-                    tactics: kb.tactics_of(t).iter().map(|&i| kb.tactic(i).id.clone()).collect(),
+                    tactics: kb
+                        .tactics_of(t)
+                        .iter()
+                        .map(|&i| kb.tactic(i).id.clone())
+                        .collect(),
                     probability: prob,
                     evidence: self.technique_evidence(&steps, &distinct, &similar, t),
                 }
@@ -224,7 +234,11 @@ impl<'k> Anticipator<'k> {
                 .map(|&t| ObservedTechnique {
                     id: kb.technique(t).id.clone(),
                     name: kb.technique(t).name.clone(),
-                    tactics: kb.tactics_of(t).iter().map(|&i| kb.tactic(i).id.clone()).collect(),
+                    tactics: kb
+                        .tactics_of(t)
+                        .iter()
+                        .map(|&i| kb.tactic(i).id.clone())
+                        .collect(),
                 })
                 .collect(),
             notes,
@@ -238,7 +252,13 @@ impl<'k> Anticipator<'k> {
         }
     }
 
-    fn technique_evidence(&self, steps: &[Step], distinct: &[usize], similar: &[u32], t: usize) -> Vec<String> {
+    fn technique_evidence(
+        &self,
+        steps: &[Step],
+        distinct: &[usize],
+        similar: &[u32],
+        t: usize,
+    ) -> Vec<String> {
         let p = &self.predictor;
         let kb = p.kb();
         let mut ev = Vec::new();
@@ -252,7 +272,8 @@ impl<'k> Anticipator<'k> {
                 )),
                 [_, Some(c), None] => ev.push(format!(
                     "follows {} or its sub-techniques in {}",
-                    kb.technique(parent_level(kb, last.technique.unwrap_or_default())).id,
+                    kb.technique(parent_level(kb, last.technique.unwrap_or_default()))
+                        .id,
                     flows(c)
                 )),
                 [Some(c), None, None] => ev.push(format!(
@@ -268,7 +289,11 @@ impl<'k> Anticipator<'k> {
                 p.by_technique.get(&h)?.techniques.get(&t).map(|c| (h, *c))
             });
             if let Some((h, c)) = earlier {
-                ev.push(format!("follows {} (seen earlier) in {}", kb.technique(h).id, flows(c)));
+                ev.push(format!(
+                    "follows {} (seen earlier) in {}",
+                    kb.technique(h).id,
+                    flows(c)
+                ));
             }
         }
         let procs = p.procedures();
@@ -279,7 +304,11 @@ impl<'k> Anticipator<'k> {
             .collect();
         if !users.is_empty() {
             let count = |k: EntityKind| users.iter().filter(|e| e.kind == k).count();
-            let (g, c, s) = (count(EntityKind::Group), count(EntityKind::Campaign), count(EntityKind::Software));
+            let (g, c, s) = (
+                count(EntityKind::Group),
+                count(EntityKind::Campaign),
+                count(EntityKind::Software),
+            );
             let names: Vec<&str> = users
                 .iter()
                 .filter(|e| e.kind == EntityKind::Group)
@@ -357,7 +386,11 @@ impl<'k> Anticipator<'k> {
                         probability: x,
                     })
                     .collect();
-                next.sort_by(|a, b| b.probability.total_cmp(&a.probability).then_with(|| a.id.cmp(&b.id)));
+                next.sort_by(|a, b| {
+                    b.probability
+                        .total_cmp(&a.probability)
+                        .then_with(|| a.id.cmp(&b.id))
+                });
                 next.truncate(self.options.top);
                 PhaseOutlook {
                     model: model.id.clone(),

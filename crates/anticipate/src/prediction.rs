@@ -129,7 +129,7 @@ pub struct AdversaryMatch {
     pub id: String,
     pub name: String,
     pub kind: EntityKind,
-    /// IDF-weighted cosine similarity, 0..1.
+    /// 0..1: 0.7 x IDF-weighted coverage of what was seen + 0.3 x IDF-weighted cosine (src/adversary.rs).
     pub score: f64,
     /// Observed techniques it is known to use (exactly, or a technique of
     /// the same parent: those are marked `~`).

@@ -172,12 +172,21 @@ mod tests {
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
         for id in ["lm", "attack"] {
             for phase in &models.get(id).unwrap().phases {
-                let pb = p.get(id, &phase.id).unwrap_or_else(|| panic!("{id} {}", phase.id));
-                assert!(!pb.containment.is_empty() && !pb.eradication.is_empty() && !pb.recovery.is_empty());
+                let pb = p
+                    .get(id, &phase.id)
+                    .unwrap_or_else(|| panic!("{id} {}", phase.id));
+                assert!(
+                    !pb.containment.is_empty()
+                        && !pb.eradication.is_empty()
+                        && !pb.recovery.is_empty()
+                );
             }
         }
         let c2 = p.get("lm", "command-and-control").unwrap();
-        assert!(c2.containment.iter().any(|s| s.contains("Block the destination")));
+        assert!(c2
+            .containment
+            .iter()
+            .any(|s| s.contains("Block the destination")));
     }
 
     #[test]
@@ -194,7 +203,10 @@ mod tests {
         assert_eq!(d.containment, vec!["call the SOC lead"]);
         assert_eq!(d.origin, "mine.yaml");
         let e = p
-            .add_yaml("playbooks:\n  - {model: lm, phase: x, contain: []}\n", "bad.yaml")
+            .add_yaml(
+                "playbooks:\n  - {model: lm, phase: x, contain: []}\n",
+                "bad.yaml",
+            )
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("bad.yaml: invalid playbook"), "{e}");
@@ -206,7 +218,11 @@ mod tests {
         let kb = AttackKb::new(AttackData::embedded().unwrap());
         let (t, _) = kb.technique_by_id("T1059.001").unwrap();
         let c = countermeasures(&kb, t, Role::Observed);
-        assert!(c.mitigations.iter().any(|m| m.id == "M1042"), "{:?}", c.mitigations);
+        assert!(
+            c.mitigations.iter().any(|m| m.id == "M1042"),
+            "{:?}",
+            c.mitigations
+        );
         assert!(!c.detection_strategies.is_empty());
         assert!(!c.data_components.is_empty());
         assert!(c.data_components.windows(2).all(|w| w[0] < w[1]));

@@ -43,7 +43,6 @@ fn lines(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-
 #[test]
 fn demo_prints_a_kill_chain_summary() {
     let (out, stdout, _) = run(bin().arg("demo"));

@@ -10,7 +10,6 @@ use std::process::Command;
 use killchain_testdata::shared;
 use serde_json::{json, Value};
 
-
 /// Run `killchain map` on `input`; returns (records out, summary JSON).
 fn map(input: &Path, extra: &[&str]) -> (Vec<Value>, Value) {
     let data = tempfile::tempdir().unwrap();

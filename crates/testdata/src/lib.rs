@@ -22,7 +22,11 @@ pub fn root() -> PathBuf {
 /// panics under `CI=true`, else prints `SKIP: <path> not found` and returns
 /// None so the caller can return early.
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = if rel.is_empty() { root() } else { root().join(rel) };
+    let p = if rel.is_empty() {
+        root()
+    } else {
+        root().join(rel)
+    };
     if p.exists() {
         return Some(p);
     }

@@ -42,6 +42,7 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
             runs,
             json,
         } => return super::bench_hunt::run(global, &events, &rules, limit, runs, json),
+        BenchCommand::Predict(args) => return super::bench_predict::run(global, args),
     };
     let ctx = context::load(global)?;
     let techniques: Vec<String> = ctx
