@@ -11,7 +11,9 @@ use killchain_kb::models::ModelSet;
 use killchain_kb::{AttackData, AttackKb};
 
 fn read(name: &str) -> killchain_anticipate::flow::FlowFile {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/flows")
+        .join(name);
     parse_flow_file(&std::fs::read(&p).unwrap(), name).unwrap()
 }
 
@@ -23,7 +25,10 @@ fn all_flows() -> Vec<Flow> {
 }
 
 fn techniques(f: &Flow) -> Vec<&str> {
-    f.actions.iter().map(|a| a.technique.as_deref().unwrap_or("-")).collect()
+    f.actions
+        .iter()
+        .map(|a| a.technique.as_deref().unwrap_or("-"))
+        .collect()
 }
 
 #[test]
@@ -34,23 +39,39 @@ fn builder_file_collapses_operators_and_conditions_and_keeps_backward_edges() {
     assert_eq!(flow.name, "Fixture A: phishing to C2");
     assert_eq!(
         techniques(flow),
-        ["T1566.001", "T1204.002", "T1059.001", "T1053.005", "T1071.001", "T1082"]
+        [
+            "T1566.001",
+            "T1204.002",
+            "T1059.001",
+            "T1053.005",
+            "T1071.001",
+            "T1082"
+        ]
     );
     // ps -AND-> st, c2; c2 -condition-> d; d -> ps goes backwards; ps -> asset is no edge.
-    assert_eq!(flow.edges, vec![(0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 2)]);
+    assert_eq!(
+        flow.edges,
+        vec![(0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 2)]
+    );
 }
 
 #[test]
 fn builder_ttp_only_actions_and_bad_ids_warn_with_file_and_object() {
     let f = read("fixture-b.afb");
     let flow = &f.flows[0];
-    assert_eq!(techniques(flow), ["T1566.001", "T1204.002", "T1059.003", "-", "T1041", "-"]);
+    assert_eq!(
+        techniques(flow),
+        ["T1566.001", "T1204.002", "T1059.003", "-", "T1041", "-"]
+    );
     assert_eq!(flow.actions[3].tactic.as_deref(), Some("TA0008"));
     assert_eq!(flow.edges.len(), 5);
     assert_eq!(f.warnings.len(), 1);
     let w = f.warnings[0].to_string();
     assert!(w.starts_with("fixture-b.afb: action 00000000-"), "{w}");
-    assert!(w.ends_with("technique \"T10\" is not an ATT&CK technique ID (left out)"), "{w}");
+    assert!(
+        w.ends_with("technique \"T10\" is not an ATT&CK technique ID (left out)"),
+        "{w}"
+    );
 }
 
 #[test]
@@ -76,23 +97,42 @@ fn the_model_learns_the_fixture_edges_and_says_why() {
     // T1566.001 is followed by T1204.002 in all three fixture flows.
     let first = &pred.next_techniques[0];
     assert_eq!(first.id, "T1204.002", "{:?}", pred.next_techniques);
-    assert!(first.evidence[0].starts_with("follows T1566.001 in 3 flows (3 edges)"), "{:?}", first.evidence);
-    assert!(first.evidence.iter().any(|e| e.contains("groups") && e.contains("that also used what you saw")));
+    assert!(
+        first.evidence[0].starts_with("follows T1566.001 in 3 flows (3 edges)"),
+        "{:?}",
+        first.evidence
+    );
+    assert!(first
+        .evidence
+        .iter()
+        .any(|e| e.contains("groups") && e.contains("that also used what you saw")));
     assert_eq!(pred.next_tactics[0].id, "TA0002");
     assert!(pred.next_tactics[0].evidence[0].starts_with("follows Initial Access in 3 flows"));
     let lm = pred.kill_chain.iter().find(|k| k.model == "lm").unwrap();
     assert_eq!(lm.current.as_ref().unwrap().id, "delivery");
     assert_eq!(lm.next[0].id, "exploitation");
     // Probabilities are sorted and sum to at most 1.
-    assert!(pred.next_techniques.windows(2).all(|w| w[0].probability >= w[1].probability));
-    assert!(pred.next_techniques.iter().map(|t| t.probability).sum::<f64>() <= 1.0 + 1e-9);
+    assert!(pred
+        .next_techniques
+        .windows(2)
+        .all(|w| w[0].probability >= w[1].probability));
+    assert!(
+        pred.next_techniques
+            .iter()
+            .map(|t| t.probability)
+            .sum::<f64>()
+            <= 1.0 + 1e-9
+    );
     // Playbooks for the stage reached and the next one.
     let stages: Vec<(&str, &str)> = pred
         .playbooks
         .iter()
         .map(|p| (p.playbook.model.as_str(), p.playbook.phase.as_str()))
         .collect();
-    assert!(stages.contains(&("lm", "delivery")) && stages.contains(&("lm", "exploitation")), "{stages:?}");
+    assert!(
+        stages.contains(&("lm", "delivery")) && stages.contains(&("lm", "exploitation")),
+        "{stages:?}"
+    );
 }
 
 #[test]
@@ -111,9 +151,20 @@ fn predictions_are_deterministic_and_unknown_ids_are_noted() {
     let two = serde_json::to_string(&a.predict(&obs)).unwrap();
     assert_eq!(one, two);
     let p = a.predict(&obs);
-    assert_eq!(p.observed.len(), 1, "T1086 is revoked for T1059.001: one technique");
-    assert!(p.notes.contains(&"T1086 is revoked in ATT&CK, read as T1059.001".to_string()), "{:?}", p.notes);
-    assert!(p.notes.contains(&"unknown technique \"T9999\" (left out)".to_string()));
+    assert_eq!(
+        p.observed.len(),
+        1,
+        "T1086 is revoked for T1059.001: one technique"
+    );
+    assert!(
+        p.notes
+            .contains(&"T1086 is revoked in ATT&CK, read as T1059.001".to_string()),
+        "{:?}",
+        p.notes
+    );
+    assert!(p
+        .notes
+        .contains(&"unknown technique \"T9999\" (left out)".to_string()));
     // Nothing usable: still an answer (the prior), no panic.
     let empty = a.predict(&Observed::default());
     assert_eq!(empty.next_techniques.len(), 5);
@@ -125,10 +176,16 @@ fn saved_model_round_trips_and_bad_ones_are_named() {
     let m = SavedModel::new("18.1", all_flows());
     let back = SavedModel::from_json(&m.to_json(), "model.json").unwrap();
     assert_eq!(back.flows, m.flows);
-    let e = SavedModel::from_json(b"{\"format\": 99, \"attack_version\": \"x\", \"flows\": []}", "m.json")
-        .unwrap_err()
-        .to_string();
-    assert!(e.starts_with("m.json: invalid next-move model: format 99"), "{e}");
+    let e = SavedModel::from_json(
+        b"{\"format\": 99, \"attack_version\": \"x\", \"flows\": []}",
+        "m.json",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("m.json: invalid next-move model: format 99"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -49,7 +49,10 @@ fn the_corpus_parses_completely() {
     }
     let share = back as f64 / both as f64;
     eprintln!("{back} of {both} edges between actions with tactics go backwards");
-    assert!((0.2..0.45).contains(&share), "{back} of {both} edges go backwards");
+    assert!(
+        (0.2..0.45).contains(&share),
+        "{back} of {both} edges go backwards"
+    );
 }
 
 #[test]
@@ -63,7 +66,10 @@ fn the_stix_example_parses() {
     assert_eq!(flow.actions.len(), 5);
     // Three actions lead through conditions and an AND operator to the phishing
     // action ("1598.003" without its T, normalised), which leads to T1190.
-    assert!(flow.actions.iter().any(|a| a.technique.as_deref() == Some("T1598.003")));
+    assert!(flow
+        .actions
+        .iter()
+        .any(|a| a.technique.as_deref() == Some("T1598.003")));
     assert_eq!(flow.edges.len(), 4, "{:?}", flow.edges);
 }
 
