@@ -489,6 +489,9 @@ pub struct Predictor<'k> {
     pub(crate) prior: Vec<f64>,
     /// Tactic prior: ATT&CK techniques per tactic.
     pub(crate) tactic_prior: Vec<f64>,
+    /// Technique -> its ATT&CK tactics (kb indexes), computed once: ranking
+    /// asks for every candidate's tactics.
+    pub(crate) technique_tactics: Vec<Vec<usize>>,
 }
 
 impl<'k> Predictor<'k> {
@@ -525,6 +528,7 @@ impl<'k> Predictor<'k> {
             offsets: vec![1.0; 2 * kb.tactics().len()],
             prior,
             tactic_prior,
+            technique_tactics: (0..n).map(|t| kb.tactics_of(t)).collect(),
         };
         let n_tac = kb.tactics().len();
         let mut files: Vec<&str> = Vec::new();
@@ -753,13 +757,17 @@ impl<'k> Predictor<'k> {
     /// P(tactic | technique): the tactics flows labelled it with, smoothed
     /// with the kb's tactics of the technique.
     pub(crate) fn tactic_split(&self, technique: usize, mut f: impl FnMut(usize, f64)) {
-        let kb_tactics = self.kb.tactics_of(technique);
+        let kb_tactics = self
+            .technique_tactics
+            .get(technique)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let labelled = self.tactic_of_target.get(&technique);
         let total: u32 = labelled.map(|m| m.values().sum()).unwrap_or(0);
         let k = kb_tactics.len() as f64;
         let denom = f64::from(total) + 1.0;
         if k > 0.0 {
-            for &tac in &kb_tactics {
+            for &tac in kb_tactics {
                 f(tac, 1.0 / (k * denom));
             }
         }

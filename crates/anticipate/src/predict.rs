@@ -24,6 +24,18 @@ use crate::model::{parent_level, Count, EntityKind, Predictor, Step};
 use crate::prediction::*;
 use crate::respond::{countermeasures, Playbooks};
 
+/// "3 flows (5 edges)", "1 flow (1 edge)".
+fn flows(c: Count) -> String {
+    let s = |n: u32| if n == 1 { "" } else { "s" };
+    format!(
+        "{} flow{} ({} edge{})",
+        c.flows,
+        s(c.flows),
+        c.edges,
+        s(c.edges)
+    )
+}
+
 /// How much to report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PredictOptions {
@@ -185,12 +197,7 @@ impl<'k> Anticipator<'k> {
                 let mut evidence = Vec::new();
                 if let Some(last) = steps.last().and_then(|s| s.tactic) {
                     if let Some(c) = p.by_tactic.get(&last).and_then(|f| f.tactics.get(&tac)) {
-                        evidence.push(format!(
-                            "follows {} in {} flows ({} edges)",
-                            kb.tactic(last).name,
-                            c.flows,
-                            c.edges
-                        ));
+                        evidence.push(format!("follows {} in {}", kb.tactic(last).name, flows(*c)));
                     }
                 }
                 let via: Vec<&str> = top_tech
@@ -262,7 +269,6 @@ impl<'k> Anticipator<'k> {
         let p = &self.predictor;
         let kb = p.kb();
         let mut ev = Vec::new();
-        let flows = |c: Count| format!("{} flows ({} edges)", c.flows, c.edges);
         if let Some(&last) = steps.last() {
             match p.follow_count(last, t) {
                 [_, _, Some(c)] => ev.push(format!(

@@ -182,6 +182,20 @@ mod tests {
                 );
             }
         }
+        // Every step is a sentence: catches YAML flow lists split at commas.
+        for ((model, phase), pb) in &p.by_stage {
+            for step in pb
+                .containment
+                .iter()
+                .chain(&pb.eradication)
+                .chain(&pb.recovery)
+            {
+                assert!(
+                    step.ends_with('.') && step.starts_with(char::is_uppercase),
+                    "{model} {phase}: {step:?}"
+                );
+            }
+        }
         let c2 = p.get("lm", "command-and-control").unwrap();
         assert!(c2
             .containment

@@ -1,3 +1,17 @@
+//! The weight search behind `Weights::default()` (docs/prediction.md),
+//! kept so it can be rerun and checked: not part of the normal test run.
+//!
+//! ```sh
+//! GRID="0.1,0.1,0.7,0.08,0.02,0.2,0.2,12,1000,0.3;1,0,0,0,0,1,0,12,1000,0" \
+//!   cargo test -p killchain-anticipate --test grid -- --ignored --nocapture
+//! ```
+//!
+//! Each `;`-separated setting is edge, history, procedures, repeat, prior,
+//! tactic_direct, tactic_repeat, history_len, neighbours, tactic_offset.
+//! Caveat: it scores settings with the same leave-one-incident-out
+//! evaluation that docs/prediction.md reports, so picking the best setting
+//! this way is optimistic (no held-out validation set with 15 incidents).
+
 use killchain_anticipate::eval::evaluate;
 use killchain_anticipate::flow::parse_flow_file;
 use killchain_anticipate::model::{resolve_flows, Weights};
@@ -7,7 +21,9 @@ use std::fs;
 #[test]
 #[ignore]
 fn grid() {
-    let dir = killchain_testdata::shared("attack-flow/corpus").unwrap();
+    let Some(dir) = killchain_testdata::shared("attack-flow/corpus") else {
+        return;
+    };
     let mut flows = Vec::new();
     let mut paths: Vec<_> = fs::read_dir(&dir)
         .unwrap()

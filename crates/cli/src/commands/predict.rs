@@ -403,12 +403,16 @@ pub fn write_report(out: &mut impl Write, p: &Prediction) -> std::io::Result<()>
             Stage::Current => "now",
             Stage::Next => "next",
         };
+        let summary = a
+            .playbook
+            .summary
+            .as_deref()
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "  {} {} ({stage}): {}",
-            a.playbook.model,
-            a.phase_name,
-            a.playbook.summary.as_deref().unwrap_or("")
+            "  {} {} ({stage}){summary}",
+            a.playbook.model, a.phase_name
         )?;
         for (h, items) in [
             ("contain", &a.playbook.containment),
