@@ -14,7 +14,7 @@
 
 use killchain_kb::AttackKb;
 
-use crate::model::{parent_level, EntityKind, Procedures};
+use crate::model::{EntityKind, Procedures};
 use crate::prediction::{Adversaries, AdversaryMatch};
 
 /// The top `k` groups, campaigns and software for the techniques seen (kb
@@ -31,7 +31,7 @@ pub fn likely_adversaries(
     let total = procedures.entities.len();
     let seen_norm: f64 = seen
         .iter()
-        .map(|&t| procedures.idf_parent(parent_level(kb, t)).powi(2))
+        .map(|&t| procedures.idf_parent(procedures.parent(t)).powi(2))
         .sum::<f64>()
         .sqrt();
     let mut candidates: Vec<u32> = seen
@@ -39,7 +39,7 @@ pub fn likely_adversaries(
         .flat_map(|&t| {
             procedures
                 .by_parent
-                .get(parent_level(kb, t))
+                .get(procedures.parent(t))
                 .into_iter()
                 .flatten()
                 .copied()
@@ -47,69 +47,97 @@ pub fn likely_adversaries(
         .collect();
     candidates.sort_unstable();
     candidates.dedup();
-    let mut scored: Vec<AdversaryMatch> = Vec::new();
+    // Score every candidate; explain only those kept.
+    struct Scored {
+        entity: u32,
+        score: f64,
+        /// (technique, exact match?)
+        matched: Vec<(usize, bool)>,
+        exact: usize,
+        rarest: (u32, usize),
+    }
+    let mut scored: Vec<Scored> = Vec::new();
     for e in candidates {
         let ent = &procedures.entities[e as usize];
         let mut dot = 0.0;
         let mut matched = Vec::new();
+        let mut exact = 0;
         let mut rarest: Option<(u32, usize)> = None;
         for &t in &seen {
-            let p = parent_level(kb, t);
+            let p = procedures.parent(t);
             let w = procedures.idf_parent(p).powi(2);
-            let id = &kb.technique(t).id;
             if ent.techniques.binary_search(&t).is_ok() {
                 dot += w;
-                matched.push(id.clone());
+                exact += 1;
+                matched.push((t, true));
                 let df = procedures.df[t];
                 if rarest.is_none_or(|(d, _)| df < d) {
                     rarest = Some((df, t));
                 }
             } else if ent.parents.binary_search(&p).is_ok() {
                 dot += 0.5 * w;
-                matched.push(format!("~{id}"));
+                matched.push((t, false));
             }
         }
         // Only entities known for at least one technique seen exactly; a
         // parent-level match alone is too weak to name an adversary.
-        if rarest.is_none() {
-            continue;
-        }
+        let Some(rarest) = rarest else { continue };
         let norm = procedures.norm[e as usize];
         let cosine = (dot / (seen_norm * norm).max(f64::MIN_POSITIVE)).min(1.0);
         let coverage = (dot / (seen_norm * seen_norm).max(f64::MIN_POSITIVE)).min(1.0);
-        let score = 0.7 * coverage + 0.3 * cosine;
-        let exact = matched.iter().filter(|m| !m.starts_with('~')).count();
-        let mut explanation = format!("uses {exact} of the {} techniques seen", seen.len());
-        let near = matched.len() - exact;
-        if near > 0 {
-            explanation.push_str(&format!(
-                ", and {near} more through the same parent technique"
-            ));
-        }
-        if let Some((df, t)) = rarest {
-            explanation.push_str(&format!(
-                "; rarest shared: {} (used by {df} of {total} groups, campaigns and software)",
-                kb.technique(t).id
-            ));
-        }
-        explanation.push_str(&format!("; known for {} techniques", ent.techniques.len()));
-        scored.push(AdversaryMatch {
-            id: ent.id.clone(),
-            name: ent.name.clone(),
-            kind: ent.kind,
-            score,
+        scored.push(Scored {
+            entity: e,
+            score: 0.7 * coverage + 0.3 * cosine,
             matched,
-            techniques: ent.techniques.len(),
-            explanation,
+            exact,
+            rarest,
         });
     }
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    let id_of = |s: &Scored| procedures.entities[s.entity as usize].id.as_str();
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| id_of(a).cmp(id_of(b)))
+    });
     let top = |kind: EntityKind| -> Vec<AdversaryMatch> {
         scored
             .iter()
-            .filter(|m| m.kind == kind)
+            .filter(|s| procedures.entities[s.entity as usize].kind == kind)
             .take(k)
-            .cloned()
+            .map(|s| {
+                let ent = &procedures.entities[s.entity as usize];
+                let mut explanation = format!("uses {} of the {} techniques seen", s.exact, seen.len());
+                let near = s.matched.len() - s.exact;
+                if near > 0 {
+                    explanation.push_str(&format!(", and {near} more through the same parent technique"));
+                }
+                let (df, t) = s.rarest;
+                explanation.push_str(&format!(
+                    "; rarest shared: {} (used by {df} of {total} groups, campaigns and software); known for {} techniques",
+                    kb.technique(t).id,
+                    ent.techniques.len()
+                ));
+                AdversaryMatch {
+                    id: ent.id.clone(),
+                    name: ent.name.clone(),
+                    kind: ent.kind,
+                    score: s.score,
+                    matched: s
+                        .matched
+                        .iter()
+                        .map(|&(t, exact)| {
+                            let id = &kb.technique(t).id;
+                            if exact {
+                                id.clone()
+                            } else {
+                                format!("~{id}")
+                            }
+                        })
+                        .collect(),
+                    techniques: ent.techniques.len(),
+                    explanation,
+                }
+            })
             .collect()
     };
     Adversaries {

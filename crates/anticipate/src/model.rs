@@ -297,6 +297,10 @@ pub struct Procedures {
     pub df_parent: Vec<u32>,
     /// Entity -> IDF norm of its parent-level technique set.
     pub(crate) norm: Vec<f64>,
+    /// Technique -> itself or its parent (the kb lookup hashes a string).
+    parent: Vec<usize>,
+    /// Parent-level technique -> IDF (see `idf_parent`).
+    idf: Vec<f64>,
 }
 
 impl Procedures {
@@ -357,12 +361,19 @@ impl Procedures {
                 by_parent[p].push(ei as u32);
             }
         }
+        let total = entities.len() as f64;
+        let idf = df_parent
+            .iter()
+            .map(|&d| (total / (1.0 + f64::from(d))).ln().max(0.0) + 0.1)
+            .collect();
         let mut p = Procedures {
             entities,
             by_parent,
             df,
             df_parent,
             norm: Vec::new(),
+            parent: (0..n).map(|t| parent_level(kb, t)).collect(),
+            idf,
         };
         p.norm = p
             .entities
@@ -379,33 +390,39 @@ impl Procedures {
     }
 
     /// Inverse document frequency of a parent-level technique over entities.
+    /// ln(entities / (1 + entities using it)), floored at 0, plus 0.1 so a
+    /// technique everyone uses still counts a little.
     pub fn idf_parent(&self, parent: usize) -> f64 {
-        let n = self.entities.len() as f64;
-        (n / (1.0 + f64::from(self.df_parent.get(parent).copied().unwrap_or(0))))
-            .ln()
-            .max(0.0)
-            + 0.1
+        self.idf.get(parent).copied().unwrap_or(0.1)
+    }
+
+    /// The technique itself, or its parent for a sub-technique (precomputed).
+    pub fn parent(&self, technique: usize) -> usize {
+        self.parent.get(technique).copied().unwrap_or(technique)
     }
 
     /// Entities sharing parent-level techniques with `seen` (sorted,
     /// deduplicated parent-level indexes), with their IDF-weighted cosine
     /// similarity, most similar first (ties by entity order).
     pub fn similar(&self, seen: &[usize]) -> Vec<(u32, f64)> {
-        let mut dot: HashMap<u32, f64> = HashMap::new();
+        let mut dot = vec![0.0; self.entities.len()];
         let mut seen_norm = 0.0;
         for &p in seen {
             let w = self.idf_parent(p);
             seen_norm += w * w;
             for &e in self.by_parent.get(p).into_iter().flatten() {
-                *dot.entry(e).or_default() += w * w;
+                dot[e as usize] += w * w;
             }
         }
+        let seen_norm = seen_norm.sqrt();
         let mut v: Vec<(u32, f64)> = dot
-            .into_iter()
-            .map(|(e, d)| {
+            .iter()
+            .enumerate()
+            .filter(|(_, &d)| d > 0.0)
+            .map(|(e, &d)| {
                 (
-                    e,
-                    d / (seen_norm.sqrt() * self.norm[e as usize]).max(f64::MIN_POSITIVE),
+                    e as u32,
+                    d / (seen_norm * self.norm[e]).max(f64::MIN_POSITIVE),
                 )
             })
             .collect();
@@ -591,7 +608,7 @@ impl<'k> Predictor<'k> {
         let exact = s.technique.and_then(|t| self.by_technique.get(&t));
         let parent = s
             .technique
-            .and_then(|t| self.by_parent.get(&parent_level(self.kb, t)));
+            .and_then(|t| self.by_parent.get(&self.procedures.parent(t)));
         let tactic = s.tactic.and_then(|t| self.by_tactic.get(&t));
         [tactic, parent, exact]
     }
@@ -651,7 +668,7 @@ impl<'k> Predictor<'k> {
         let mut seen_parents: Vec<usize> = steps
             .iter()
             .filter_map(|s| s.technique)
-            .map(|t| parent_level(self.kb, t))
+            .map(|t| self.procedures.parent(t))
             .collect();
         seen_parents.sort_unstable();
         seen_parents.dedup();

@@ -67,6 +67,10 @@ pub struct Anticipator<'k> {
     models: &'k ModelSet,
     playbooks: Playbooks,
     options: PredictOptions,
+    /// [model][technique] -> (tactic, primary phase) for each of its
+    /// ATT&CK tactics: the phase outlook places dozens of candidates per
+    /// prediction, so they are placed once here.
+    placed: Vec<Vec<Vec<(usize, usize)>>>,
 }
 
 impl<'k> Anticipator<'k> {
@@ -76,11 +80,32 @@ impl<'k> Anticipator<'k> {
         playbooks: Playbooks,
         options: PredictOptions,
     ) -> Self {
+        let kb = predictor.kb();
+        let placed = (0..models.models().len())
+            .map(|m| {
+                (0..kb.data().techniques.len())
+                    .map(|t| {
+                        kb.tactics_of(t)
+                            .into_iter()
+                            .filter_map(|tac| {
+                                let input = PlaceInput {
+                                    techniques: &[t],
+                                    tactics: &[tac],
+                                    named_phases: &[],
+                                };
+                                models.place(m, &input).map(|pl| (tac, pl.primary))
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         Anticipator {
             predictor,
             models,
             playbooks,
             options,
+            placed,
         }
     }
 
@@ -157,7 +182,8 @@ impl<'k> Anticipator<'k> {
         let top_tech = ranking.top_techniques(kb, o.top.max(o.phase_candidates));
         let top_tac = ranking.top_tactics(kb, o.top);
 
-        let mut seen_parents: Vec<usize> = distinct.iter().map(|&t| parent_level(kb, t)).collect();
+        let mut seen_parents: Vec<usize> =
+            distinct.iter().map(|&t| p.procedures().parent(t)).collect();
         seen_parents.sort_unstable();
         seen_parents.dedup();
         let similar: Vec<u32> = if seen_parents.is_empty() {
@@ -372,8 +398,14 @@ impl<'k> Anticipator<'k> {
                     .map(|ph| Named::new(&model.phases[ph].id, &model.phases[ph].name));
                 let mut probs = vec![0.0; model.phases.len()];
                 for &(t, pt) in top_tech {
+                    let placed = &self.placed[m][t];
                     p.tactic_split(t, |tac, share| {
-                        if let Some(ph) = place(m, Some(t), Some(tac)) {
+                        let ph = match placed.iter().find(|(x, _)| *x == tac) {
+                            Some(&(_, ph)) => Some(ph),
+                            // A tactic flows gave it that ATT&CK does not list.
+                            None => place(m, Some(t), Some(tac)),
+                        };
+                        if let Some(ph) = ph {
                             probs[ph] += pt * share;
                         }
                     });
