@@ -209,3 +209,55 @@ fn evaluation_holds_each_file_out() {
         ["flows", "next_tactic", "next_technique", "baselines"]
     );
 }
+
+/// A poor man's fuzz target: every truncation and a few thousand corrupted
+/// copies of the fixtures parse to a flow or to an error, never a panic, and
+/// whatever parses has edges only between its own actions.
+#[test]
+fn damaged_flow_files_never_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows");
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let check = |bytes: &[u8]| {
+        if let Ok(f) = parse_flow_file(bytes, "damaged") {
+            for flow in &f.flows {
+                assert!(flow
+                    .edges
+                    .iter()
+                    .all(|&(a, b)| a < flow.actions.len() && b < flow.actions.len() && a != b));
+            }
+        }
+    };
+    for name in ["fixture-a.afb", "fixture-b.afb", "fixture-c.json"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        for cut in (0..bytes.len()).step_by(97) {
+            check(&bytes[..cut]);
+        }
+        let text = String::from_utf8(bytes).unwrap();
+        // Swap JSON tokens for others of different types.
+        let swaps = [
+            ("\"", "'"),
+            ("[", "{"),
+            ("]", "}"),
+            (":", ","),
+            ("\"T", "5"),
+            ("null", "[]"),
+            ("\"action\"", "\"condition\""),
+        ];
+        for _ in 0..1500 {
+            let (from, to) = swaps[(next() % swaps.len() as u64) as usize];
+            let hits: Vec<usize> = text.match_indices(from).map(|(i, _)| i).collect();
+            if hits.is_empty() {
+                continue;
+            }
+            let at = hits[(next() % hits.len() as u64) as usize];
+            let damaged = format!("{}{}{}", &text[..at], to, &text[at + from.len()..]);
+            check(damaged.as_bytes());
+        }
+    }
+}

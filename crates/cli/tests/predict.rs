@@ -292,3 +292,53 @@ fn bench_predict_reports_rates_and_ratios() {
     assert!(v["predict_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["predict_ratio_to_floor"].as_f64().unwrap() > 0.0);
 }
+
+/// Golden file: the exact `predict --json` output on the fixtures (flows and
+/// findings), so any change to the model, the evidence or the schema shows
+/// up as a diff. Update on purpose, never automatically:
+/// `KILLCHAIN_UPDATE_GOLDEN=1 cargo test -p killchain --test predict golden`,
+/// then review the diff before committing.
+#[test]
+fn golden_predict_json_on_the_fixtures() {
+    let d = empty_dir("golden");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = bin(&d)
+        .current_dir(root)
+        .args([
+            "predict",
+            "--json",
+            "--flows",
+            "crates/anticipate/tests/fixtures/flows",
+            "--findings",
+            "crates/cli/tests/fixtures/predict/findings.ndjson",
+        ])
+        .output()
+        .unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/predict-fixtures.json");
+    if std::env::var("KILLCHAIN_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&path, &out.stdout).unwrap();
+        return;
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let actual = String::from_utf8_lossy(&out.stdout);
+    if let Some(i) = expected
+        .lines()
+        .zip(actual.lines())
+        .position(|(e, a)| e != a)
+    {
+        panic!(
+            "{} differs at line {}:\n expected: {}\n   actual: {}\n(if intended: KILLCHAIN_UPDATE_GOLDEN=1 cargo test -p killchain --test predict golden)",
+            path.display(),
+            i + 1,
+            expected.lines().nth(i).unwrap_or(""),
+            actual.lines().nth(i).unwrap_or("")
+        );
+    }
+    assert_eq!(
+        expected.lines().count(),
+        actual.lines().count(),
+        "{}: line count",
+        path.display()
+    );
+}
