@@ -19,12 +19,13 @@
 //!   order (wrapping), and for techniques the most frequent training
 //!   followers of those tactics, in that order.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use killchain_kb::AttackKb;
 use serde::Serialize;
 
-use crate::model::{Followers, Predictor, ResolvedFlow, Step, Weights};
+use crate::fit::fit_weights;
+use crate::model::{history, predecessors, Followers, Predictor, ResolvedFlow, Weights};
 
 /// The k of top-k accuracy.
 pub const KS: [usize; 4] = [1, 3, 5, 10];
@@ -104,32 +105,6 @@ struct Pair {
 
 const BASELINES: [&str; 3] = ["bigram", "matrix_order", "most_frequent"];
 
-/// Ancestors of `a` (farthest first, then by index), then `a`.
-fn history(flow: &ResolvedFlow, preds: &[Vec<usize>], a: usize) -> Vec<Step> {
-    let mut dist = vec![usize::MAX; flow.steps.len()];
-    dist[a] = 0;
-    let mut q = VecDeque::from([a]);
-    while let Some(x) = q.pop_front() {
-        for &p in &preds[x] {
-            if dist[p] == usize::MAX {
-                dist[p] = dist[x] + 1;
-                q.push_back(p);
-            }
-        }
-    }
-    let mut anc: Vec<(usize, usize)> = dist
-        .iter()
-        .enumerate()
-        .filter(|&(i, &d)| d != usize::MAX && i != a)
-        .map(|(i, &d)| (d, i))
-        .collect();
-    anc.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-    anc.iter()
-        .map(|&(_, i)| flow.steps[i])
-        .chain([flow.steps[a]])
-        .collect()
-}
-
 /// Counts ranked by count, ties by ID.
 fn ranked(counts: impl Iterator<Item = (usize, u32)>, id: impl Fn(usize) -> String) -> Vec<usize> {
     let mut v: Vec<(usize, u32, String)> = counts.map(|(i, c)| (i, c, id(i))).collect();
@@ -151,11 +126,20 @@ fn padded(first: &[usize], fill: &[usize], n: usize) -> Vec<usize> {
     out
 }
 
+/// How the model's mixture weights are set in each fold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WeightPolicy {
+    /// These weights in every fold.
+    Fixed(Weights),
+    /// Fitted on the fold's training flows only ([`fit_weights`]), from these.
+    Fitted(Weights),
+}
+
 /// Run the evaluation. `flows` are resolved against `kb`.
 pub fn evaluate(
     kb: &AttackKb,
     flows: &[ResolvedFlow],
-    weights: Weights,
+    policy: WeightPolicy,
 ) -> (EvalReport, EvalDetails) {
     let mut files: Vec<&str> = flows.iter().map(|f| f.source.as_str()).collect();
     files.sort_unstable();
@@ -177,6 +161,10 @@ pub fn evaluate(
             .filter(|f| f.source != *file)
             .cloned()
             .collect();
+        let weights = match policy {
+            WeightPolicy::Fixed(w) => w,
+            WeightPolicy::Fitted(w) => fit_weights(kb, &train, w),
+        };
         let p = Predictor::train(kb, &train, weights);
         let followers = |f: Option<&Followers>| f.cloned().unwrap_or_default();
         let all = followers(Some(&p.all));
@@ -194,12 +182,7 @@ pub fn evaluate(
             .collect();
 
         for flow in flows.iter().filter(|f| f.source == *file) {
-            let mut preds = vec![Vec::new(); flow.steps.len()];
-            for &(a, b) in &flow.edges {
-                if let Some(v) = preds.get_mut(b) {
-                    v.push(a);
-                }
-            }
+            let preds = predecessors(flow);
             for &(a, b) in &flow.edges {
                 let (Some(&from), Some(&to)) = (flow.steps.get(a), flow.steps.get(b)) else {
                     continue;

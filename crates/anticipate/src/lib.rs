@@ -17,11 +17,13 @@
 //! - [`prediction`]: the result types (the `--json` schema).
 //! - [`adversary`]: likely groups, campaigns and software.
 //! - [`respond`]: countermeasures and stage playbooks.
+//! - [`fit`]: mixture weights learned from the training flows (EM).
 //! - [`eval`]: leave-one-incident-out evaluation with baselines.
 
 pub mod adversary;
 pub mod error;
 pub mod eval;
+pub mod fit;
 pub mod flow;
 pub mod model;
 pub mod predict;

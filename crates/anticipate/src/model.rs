@@ -27,7 +27,7 @@
 //! with the tactics of the predicted techniques. Weights are in
 //! [`Weights`]; docs/prediction.md says how they were chosen.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use killchain_kb::AttackKb;
 use serde::{Deserialize, Serialize};
@@ -119,16 +119,20 @@ pub struct SavedModel {
     pub format: u32,
     /// ATT&CK release the flows were checked against when saved.
     pub attack_version: String,
+    /// Mixture weights fitted on these flows (`fit::fit_weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Weights>,
     pub flows: Vec<Flow>,
 }
 
 impl SavedModel {
     pub const FORMAT: u32 = 1;
 
-    pub fn new(attack_version: &str, flows: Vec<Flow>) -> Self {
+    pub fn new(attack_version: &str, flows: Vec<Flow>, weights: Option<Weights>) -> Self {
         SavedModel {
             format: Self::FORMAT,
             attack_version: attack_version.to_string(),
+            weights,
             flows,
         }
     }
@@ -179,6 +183,29 @@ pub struct Weights {
     /// Most similar ATT&CK entities (groups, campaigns, software) the
     /// procedure component draws from.
     pub neighbours: usize,
+}
+
+impl Weights {
+    /// Technique mixture weights: edge, history, procedures, repeat, prior.
+    pub fn technique_weights(&self) -> [f64; 5] {
+        [
+            self.edge,
+            self.history,
+            self.procedures,
+            self.repeat,
+            self.prior,
+        ]
+    }
+    /// Tactic mixture weights: direct, repeat, offset, from the techniques.
+    pub fn tactic_weights(&self) -> [f64; 4] {
+        let rest = (1.0 - self.tactic_direct - self.tactic_repeat - self.tactic_offset).max(0.0);
+        [
+            self.tactic_direct,
+            self.tactic_repeat,
+            self.tactic_offset,
+            rest,
+        ]
+    }
 }
 
 impl Default for Weights {
@@ -450,6 +477,16 @@ pub struct TrainingInfo {
     pub attack_version: String,
 }
 
+/// The component distributions of one ranking (see [`Weights`]): technique
+/// components edge, history, procedures, repeat, prior; tactic components
+/// direct (edge and history), repeat, offset (the fourth, the tactics of the
+/// mixed technique distribution, is computed when mixing).
+#[derive(Debug, Clone)]
+pub struct Components {
+    pub tech: [Option<Vec<f64>>; 5],
+    pub tac: [Option<Vec<f64>>; 3],
+}
+
 /// Dense ranking over the kb: next technique and next tactic distributions.
 #[derive(Debug, Clone)]
 pub struct Ranking {
@@ -662,6 +699,13 @@ impl<'k> Predictor<'k> {
     /// Rank the next technique and tactic after `steps` (oldest first, the
     /// last is the most recent).
     pub fn rank(&self, steps: &[Step]) -> Ranking {
+        self.mix(&self.components(steps), &self.weights)
+    }
+
+    /// The component distributions for `steps`, before mixing (`None`:
+    /// the component has nothing to say, e.g. no flows were learned, no
+    /// earlier step).
+    pub(crate) fn components(&self, steps: &[Step]) -> Components {
         let w = self.weights;
         let has_flows = self.all.tech_total > 0;
         let last = steps.last().copied();
@@ -672,19 +716,11 @@ impl<'k> Predictor<'k> {
             .collect();
         seen_parents.sort_unstable();
         seen_parents.dedup();
-
-        let n = self.prior.len();
-        let mut tech = vec![0.0; n];
-        let mut tac_direct = vec![0.0; self.tactic_prior.len()];
+        let n_tac = self.tactic_prior.len();
         let add = |dst: &mut [f64], src: &[f64], weight: f64| {
             dst.iter_mut().zip(src).for_each(|(d, s)| *d += weight * s);
         };
-        let (mut we, mut wh) = if has_flows {
-            (w.edge, w.history)
-        } else {
-            (0.0, 0.0)
-        };
-        // History: earlier steps, most recent first, weight 1 / rank.
+        // Earlier steps, most recent first, weight 1 / rank.
         let earlier: Vec<Step> = steps
             .iter()
             .rev()
@@ -693,82 +729,126 @@ impl<'k> Predictor<'k> {
             .take(w.history_len)
             .copied()
             .collect();
-        if earlier.is_empty() {
-            we += wh;
-            wh = 0.0;
+        let (mut edge, mut history, mut direct) = (None, None, None);
+        if has_flows {
+            let e_tac = self.edge_tactics(last);
+            let e = self.edge_techniques(last);
+            let mut d = vec![0.0; n_tac];
+            add(&mut d, &e_tac, w.edge.max(1e-9));
+            // Nothing earlier: history falls back to the last step.
+            if earlier.is_empty() {
+                history = Some(e.clone());
+                add(&mut d, &e_tac, w.history);
+            }
+            edge = Some(e);
+            if !earlier.is_empty() {
+                let norm: f64 = (1..=earlier.len()).map(|r| 1.0 / r as f64).sum();
+                let mut h = vec![0.0; self.prior.len()];
+                let mut h_tac = vec![0.0; n_tac];
+                for (r, s) in earlier.iter().enumerate() {
+                    let f = 1.0 / ((r + 1) as f64 * norm);
+                    add(&mut h, &self.edge_techniques(Some(*s)), f);
+                    add(&mut h_tac, &self.edge_tactics(Some(*s)), f);
+                }
+                history = Some(h);
+                add(&mut d, &h_tac, w.history);
+            }
+            normalise(&mut d);
+            direct = Some(d);
         }
-        if we > 0.0 {
-            add(&mut tech, &self.edge_techniques(last), we);
-            add(&mut tac_direct, &self.edge_tactics(last), we);
-        }
-        if wh > 0.0 {
-            let norm: f64 = (1..=earlier.len()).map(|r| 1.0 / r as f64).sum();
-            for (r, s) in earlier.iter().enumerate() {
-                let f = wh / ((r + 1) as f64 * norm);
-                add(&mut tech, &self.edge_techniques(Some(*s)), f);
-                add(&mut tac_direct, &self.edge_tactics(Some(*s)), f);
+        let mut rep = vec![0.0; self.prior.len()];
+        let mut tac_rep = vec![0.0; n_tac];
+        for (r, s) in steps.iter().rev().enumerate() {
+            let f = 1.0 / (r + 1) as f64;
+            if let Some(t) = s.technique {
+                rep[t] += f;
+            }
+            if let Some(t) = s.tactic {
+                tac_rep[t] += f;
             }
         }
-        add(
-            &mut tech,
-            &self.procedure_techniques(&seen_parents),
-            w.procedures,
-        );
-        add(&mut tech, &self.prior, w.prior);
-        let mut tac_repeat = vec![0.0; self.tactic_prior.len()];
-        {
-            let mut rep = vec![0.0; n];
-            for (r, s) in steps.iter().rev().enumerate() {
-                let f = 1.0 / (r + 1) as f64;
-                if let Some(t) = s.technique {
-                    rep[t] += f;
-                }
-                if let Some(t) = s.tactic {
-                    tac_repeat[t] += f;
-                }
+        let some_if = |mut v: Vec<f64>| {
+            normalise(&mut v);
+            v.iter().any(|&x| x > 0.0).then_some(v)
+        };
+        let offset = match last.and_then(|s| s.tactic) {
+            Some(cur) if has_flows => {
+                let v = (0..n_tac)
+                    .map(|b| self.offsets[b + n_tac - 1 - cur])
+                    .collect();
+                some_if(v)
             }
-            normalise(&mut rep);
-            add(&mut tech, &rep, w.repeat);
-            normalise(&mut tac_repeat);
+            _ => None,
+        };
+        Components {
+            tech: [
+                edge,
+                history,
+                Some(self.procedure_techniques(&seen_parents)),
+                some_if(rep),
+                Some(self.prior.clone()),
+            ],
+            tac: [direct, some_if(tac_rep), offset],
+        }
+    }
+
+    /// Mix components with weights (renormalised over the components present).
+    pub(crate) fn mix(&self, c: &Components, w: &Weights) -> Ranking {
+        let mut tech = vec![0.0; self.prior.len()];
+        let wt = w.technique_weights();
+        let total: f64 = c
+            .tech
+            .iter()
+            .zip(wt)
+            .filter(|(x, _)| x.is_some())
+            .map(|(_, w)| w)
+            .sum();
+        for (comp, wk) in c.tech.iter().zip(wt) {
+            if let Some(v) = comp {
+                let f = wk / total.max(f64::MIN_POSITIVE);
+                tech.iter_mut().zip(v).for_each(|(d, s)| *d += f * s);
+            }
         }
         normalise(&mut tech);
-
-        // Tactics of the predicted techniques.
-        let mut tac_from_tech = vec![0.0; self.tactic_prior.len()];
-        for (t, &pt) in tech.iter().enumerate().filter(|(_, &p)| p > 0.0) {
-            self.tactic_split(t, |tac, share| tac_from_tech[tac] += pt * share);
-        }
-        normalise(&mut tac_direct);
-        normalise(&mut tac_from_tech);
-        let d = if has_flows { w.tactic_direct } else { 0.0 };
-        let c = if tac_repeat.iter().any(|&x| x > 0.0) {
-            w.tactic_repeat
-        } else {
-            0.0
-        };
-        let n_tac = self.tactic_prior.len();
-        let mut tac_offset = vec![0.0; n_tac];
-        let o = match last.and_then(|s| s.tactic) {
-            Some(cur) if has_flows => {
-                for (b, x) in tac_offset.iter_mut().enumerate() {
-                    *x = self.offsets[b + n_tac - 1 - cur];
-                }
-                normalise(&mut tac_offset);
-                w.tactic_offset
-            }
-            _ => 0.0,
-        };
-        let tactics = tac_direct
+        let from_tech = self.tactics_of_distribution(&tech);
+        let wt = w.tactic_weights();
+        let mut tactics = vec![0.0; self.tactic_prior.len()];
+        let comps = [
+            c.tac[0].as_ref(),
+            c.tac[1].as_ref(),
+            c.tac[2].as_ref(),
+            Some(&from_tech),
+        ];
+        let total: f64 = comps
             .iter()
-            .zip(&tac_from_tech)
-            .zip(&tac_repeat)
-            .zip(&tac_offset)
-            .map(|(((a, b), r), off)| d * a + c * r + o * off + (1.0 - d - c - o).max(0.0) * b)
-            .collect();
+            .zip(wt)
+            .filter(|(x, _)| x.is_some())
+            .map(|(_, w)| w)
+            .sum();
+        for (comp, wk) in comps.iter().zip(wt) {
+            if let Some(v) = comp {
+                let f = wk / total.max(f64::MIN_POSITIVE);
+                tactics
+                    .iter_mut()
+                    .zip(v.iter())
+                    .for_each(|(d, s)| *d += f * s);
+            }
+        }
+        normalise(&mut tactics);
         Ranking {
             techniques: tech,
             tactics,
         }
+    }
+
+    /// The tactics of a technique distribution (via `tactic_split`).
+    pub(crate) fn tactics_of_distribution(&self, tech: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.tactic_prior.len()];
+        for (t, &pt) in tech.iter().enumerate().filter(|(_, &p)| p > 0.0) {
+            self.tactic_split(t, |tac, share| out[tac] += pt * share);
+        }
+        normalise(&mut out);
+        out
     }
 
     /// P(tactic | technique): the tactics flows labelled it with, smoothed
@@ -806,4 +886,41 @@ impl<'k> Predictor<'k> {
         let [tac, parent, exact] = self.contexts(from);
         [get(tac), get(parent), get(exact)]
     }
+}
+
+/// What was seen before edge `a -> ?` in a flow: the ancestors of `a` (farthest first, then by index), then `a`.
+pub fn history(flow: &ResolvedFlow, preds: &[Vec<usize>], a: usize) -> Vec<Step> {
+    let mut dist = vec![usize::MAX; flow.steps.len()];
+    dist[a] = 0;
+    let mut q = VecDeque::from([a]);
+    while let Some(x) = q.pop_front() {
+        for &p in &preds[x] {
+            if dist[p] == usize::MAX {
+                dist[p] = dist[x] + 1;
+                q.push_back(p);
+            }
+        }
+    }
+    let mut anc: Vec<(usize, usize)> = dist
+        .iter()
+        .enumerate()
+        .filter(|&(i, &d)| d != usize::MAX && i != a)
+        .map(|(i, &d)| (d, i))
+        .collect();
+    anc.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    anc.iter()
+        .map(|&(_, i)| flow.steps[i])
+        .chain([flow.steps[a]])
+        .collect()
+}
+
+/// Predecessors of every action of a flow.
+pub fn predecessors(flow: &ResolvedFlow) -> Vec<Vec<usize>> {
+    let mut preds = vec![Vec::new(); flow.steps.len()];
+    for &(a, b) in &flow.edges {
+        if let Some(v) = preds.get_mut(b) {
+            v.push(a);
+        }
+    }
+    preds
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use killchain_anticipate::eval::evaluate;
+use killchain_anticipate::eval::{evaluate, WeightPolicy};
 use killchain_anticipate::flow::{parse_flow_file, Flow};
 use killchain_anticipate::model::{resolve_flows, Predictor, SavedModel, Weights};
 use killchain_anticipate::{Anticipator, Observed, Playbooks, PredictOptions};
@@ -173,9 +173,10 @@ fn predictions_are_deterministic_and_unknown_ids_are_noted() {
 
 #[test]
 fn saved_model_round_trips_and_bad_ones_are_named() {
-    let m = SavedModel::new("18.1", all_flows());
+    let m = SavedModel::new("18.1", all_flows(), Some(Weights::default()));
     let back = SavedModel::from_json(&m.to_json(), "model.json").unwrap();
     assert_eq!(back.flows, m.flows);
+    assert_eq!(back.weights, Some(Weights::default()));
     let e = SavedModel::from_json(
         b"{\"format\": 99, \"attack_version\": \"x\", \"flows\": []}",
         "m.json",
@@ -192,7 +193,7 @@ fn saved_model_round_trips_and_bad_ones_are_named() {
 fn evaluation_holds_each_file_out() {
     let kb = AttackKb::new(AttackData::embedded().unwrap());
     let (resolved, _) = resolve_flows(&kb, &all_flows());
-    let (report, details) = evaluate(&kb, &resolved, Weights::default());
+    let (report, details) = evaluate(&kb, &resolved, WeightPolicy::Fitted(Weights::default()));
     assert_eq!(report.flows, 3);
     assert_eq!(details.files, 3);
     assert_eq!(details.edges, 13);

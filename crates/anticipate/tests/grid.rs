@@ -12,7 +12,7 @@
 //! evaluation that docs/prediction.md reports, so picking the best setting
 //! this way is optimistic (no held-out validation set with 15 incidents).
 
-use killchain_anticipate::eval::evaluate;
+use killchain_anticipate::eval::{evaluate, WeightPolicy};
 use killchain_anticipate::flow::parse_flow_file;
 use killchain_anticipate::model::{resolve_flows, Weights};
 use killchain_kb::{AttackData, AttackKb};
@@ -54,7 +54,7 @@ fn grid() {
             neighbours: v[8] as usize,
             tactic_offset: v[9],
         };
-        let (r, _) = evaluate(&kb, &resolved, w);
+        let (r, _) = evaluate(&kb, &resolved, WeightPolicy::Fixed(w));
         let t = r.next_tactic;
         let q = r.next_technique;
         eprintln!(

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use killchain_anticipate::eval::evaluate;
+use killchain_anticipate::eval::{evaluate, WeightPolicy};
 use killchain_anticipate::flow::{parse_flow_file, Flow};
 use killchain_anticipate::model::{resolve_flows, Weights};
 use killchain_kb::{AttackData, AttackKb};
@@ -78,7 +78,7 @@ fn eval_on_the_corpus_beats_the_matrix_order_baseline() {
     let Some(flows) = corpus() else { return };
     let kb = AttackKb::new(AttackData::embedded().unwrap());
     let (resolved, _) = resolve_flows(&kb, &flows);
-    let (report, details) = evaluate(&kb, &resolved, Weights::default());
+    let (report, details) = evaluate(&kb, &resolved, WeightPolicy::Fitted(Weights::default()));
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
     assert_eq!(report.flows, 15);
     assert_eq!(details.files, 15);

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use killchain_anticipate::fit::fit_weights;
 use killchain_anticipate::model::{resolve_flows, Predictor, Weights};
 use killchain_anticipate::{Anticipator, Observed, PredictOptions};
 use serde_json::json;
@@ -45,8 +46,9 @@ pub fn run(global: &GlobalOpts, args: BenchPredictArgs) -> Result<ExitCode> {
         );
     }
     let (resolved, _) = resolve_flows(kb, &read.flows);
+    let weights = fit_weights(kb, &resolved, Weights::default());
     let t = Instant::now();
-    let predictor = Predictor::train(kb, &resolved, Weights::default());
+    let predictor = Predictor::train(kb, &resolved, weights);
     let train_s = t.elapsed().as_secs_f64();
     let anticipator = Anticipator::new(
         predictor,

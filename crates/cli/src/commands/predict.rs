@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
+use killchain_anticipate::fit::fit_weights;
 use killchain_anticipate::flow::{parse_flow_file, Flow};
 use killchain_anticipate::model::{resolve_flows, Predictor, SavedModel, Weights};
 use killchain_anticipate::prediction::{ObservedStep, Role, Stage};
@@ -101,30 +102,36 @@ pub fn flows_summary(what: &str, r: &FlowsRead) -> String {
 }
 
 /// The flows the predictor learns from: the saved model (unless told not
-/// to), then the flows given now.
+/// to), then the flows given now; and the weights to use: the saved
+/// model's when no flows are added (None: fit them, or the defaults for the
+/// kb alone).
 pub fn training_flows(
     global: &GlobalOpts,
     extra: &[PathBuf],
     use_saved: bool,
-) -> Result<(Vec<Flow>, FlowsRead)> {
+) -> Result<(Vec<Flow>, FlowsRead, Option<Weights>)> {
     let mut flows = Vec::new();
+    let mut weights = None;
     if use_saved {
         if let Ok(dir) = context::data_dir(global) {
             let path = dir.join(SAVED_MODEL);
             if path.is_file() {
                 let name = path.display().to_string();
                 let bytes = fs::read(&path).with_context(|| format!("cannot read {name}"))?;
-                flows.extend(SavedModel::from_json(&bytes, &name)?.flows);
+                let saved = SavedModel::from_json(&bytes, &name)?;
+                weights = saved.weights;
+                flows.extend(saved.flows);
             }
         }
     }
     let read = if extra.is_empty() {
         FlowsRead::default()
     } else {
+        weights = None;
         read_flows(extra)?
     };
     flows.extend(read.flows.iter().cloned());
-    Ok((flows, read))
+    Ok((flows, read, weights))
 }
 
 /// Playbooks: built-in, then `<data dir>/playbooks/*.yaml` (sorted), then `--playbook` files.
@@ -268,13 +275,15 @@ pub fn run(global: &GlobalOpts, args: PredictArgs) -> Result<ExitCode> {
         bad += f.malformed;
         observed.steps.extend(f.observed.steps);
     }
-    let (flows, read) = training_flows(global, &args.flows, !args.no_saved_model)?;
+    let (flows, read, saved_weights) = training_flows(global, &args.flows, !args.no_saved_model)?;
     if !args.flows.is_empty() {
         eprintln!("{}", flows_summary("predict", &read));
     }
     bad += read.bad_files + read.warnings;
     let (resolved, _) = resolve_flows(&ctx.kb, &flows);
-    let predictor = Predictor::train(&ctx.kb, &resolved, Weights::default());
+    let weights =
+        saved_weights.unwrap_or_else(|| fit_weights(&ctx.kb, &resolved, Weights::default()));
+    let predictor = Predictor::train(&ctx.kb, &resolved, weights);
     let playbooks = load_playbooks(global, &args.playbooks, &ctx)?;
     let options = PredictOptions {
         top: args.top.max(1),

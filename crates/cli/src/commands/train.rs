@@ -1,12 +1,14 @@
 //! `killchain model train --flows DIR`: read Attack Flows, check them against
 //! the kb, and save them as the next-move model in the data directory
-//! (`<data dir>/anticipate/model.json`), which `predict` then uses.
+//! (`<data dir>/anticipate/model.json`) with the mixture weights fitted on
+//! them (`killchain_anticipate::fit`), which `predict` then uses.
 
 use std::fs;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use killchain_anticipate::model::{resolve_flows, SavedModel};
+use killchain_anticipate::fit::fit_weights;
+use killchain_anticipate::model::{resolve_flows, SavedModel, Weights};
 
 use super::predict::{flows_summary, read_flows, SAVED_MODEL};
 use crate::cli::{GlobalOpts, ModelCommand};
@@ -36,7 +38,9 @@ pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let model = SavedModel::new(&kb.meta().version, read.flows);
+    let (resolved, _) = resolve_flows(&kb, &read.flows);
+    let weights = fit_weights(&kb, &resolved, Weights::default());
+    let model = SavedModel::new(&kb.meta().version, read.flows, Some(weights));
     fs::write(&path, model.to_json())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
@@ -46,6 +50,18 @@ pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
         stats.actions,
         stats.with_technique,
         stats.with_tactic
+    );
+    println!(
+        "weights fitted on these flows: next technique: edge {:.2}, history {:.2}, procedures {:.2}, repeat {:.2}, prior {:.2}; next tactic: direct {:.2}, repeat {:.2}, offset {:.2}, from techniques {:.2}",
+        weights.edge,
+        weights.history,
+        weights.procedures,
+        weights.repeat,
+        weights.prior,
+        weights.tactic_weights()[0],
+        weights.tactic_weights()[1],
+        weights.tactic_weights()[2],
+        weights.tactic_weights()[3]
     );
     Ok(if read.bad_files + read.warnings > 0 {
         ExitCode::from(1)
