@@ -164,13 +164,13 @@ mod tests {
     use killchain_kb::AttackData;
 
     #[test]
-    fn builtin_playbooks_load_and_cover_lm_and_attack() {
+    fn builtin_playbooks_load_and_cover_every_builtin_model() {
         let kb = AttackKb::new(AttackData::embedded().unwrap());
         let models = ModelSet::new(&kb, vec![]).unwrap();
         let mut p = Playbooks::builtin();
         p.check(&models);
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
-        for id in ["lm", "attack"] {
+        for id in ["lm", "attack", "ukc"] {
             for phase in &models.get(id).unwrap().phases {
                 let pb = p
                     .get(id, &phase.id)
