@@ -370,7 +370,6 @@ impl<'k> Anticipator<'k> {
     /// Per model: the deepest phase reached and the next phases.
     fn phase_outlook(&self, steps: &[Step], top_tech: &[(usize, f64)]) -> Vec<PhaseOutlook> {
         let p = &self.predictor;
-        let kb = p.kb();
         let place = |m: usize, t: Option<usize>, tac: Option<usize>| {
             let techniques: Vec<usize> = t.into_iter().collect();
             let tactics: Vec<usize> = tac.into_iter().collect();
@@ -385,7 +384,6 @@ impl<'k> Anticipator<'k> {
                 )
                 .map(|pl| pl.primary)
         };
-        let _ = kb;
         self.models
             .models()
             .iter()
