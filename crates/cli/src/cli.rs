@@ -81,6 +81,15 @@ pub enum Command {
     /// Control coverage: defence in depth, gaps, investments, attack-path simulation.
     #[command(after_help = COVERAGE_HELP)]
     Coverage(CoverageArgs),
+    /// Predict the next move: tactics, techniques, kill chain phases, likely adversaries, countermeasures, playbooks.
+    #[command(after_help = PREDICT_HELP)]
+    Predict(PredictArgs),
+    /// The next-move model: train it on your own Attack Flows.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Evaluate the next-move model against baselines.
+    #[command(subcommand)]
+    Eval(EvalCommand),
 }
 
 const MAP_HELP: &str = "\
@@ -360,6 +369,8 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Next-move predictions per second vs the bigram floor, on queries from Attack Flows.
+    Predict(BenchPredictArgs),
     /// `map` throughput on generated alerts vs serde_json parse+write of the same data.
     Map {
         /// Number of generated alerts.
@@ -507,6 +518,90 @@ pub struct BenchCoverageArgs {
     /// Repetitions (best run is reported).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+// ---- Anticipate and respond (issue 5): predict, model, eval, bench predict ----
+
+const PREDICT_HELP: &str = "\
+Input: technique IDs in the order seen (oldest first), or findings files \
+(NDJSON from `killchain map` / `killchain hunt`; ordered by @timestamp when \
+every record has one). The model is learned from ATT&CK procedures (groups, \
+software, campaigns) in the kb, the flows saved by `killchain model train`, \
+and any --flows given now (docs/prediction.md).
+
+Examples:
+  killchain predict T1566.001 T1059.001
+  killchain predict --findings findings.ndjson --json
+  killchain predict T1071 --flows ../shared/data/attack-flow/corpus --playbook my-playbooks.yaml";
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Technique IDs seen, oldest first (T1566.001 T1059.001 ...).
+    #[arg(value_name = "TECHNIQUE")]
+    pub techniques: Vec<String>,
+    /// Findings file (NDJSON / JSON array, gzip) from `map` or `hunt`; repeatable.
+    #[arg(long = "findings", value_name = "FILE")]
+    pub findings: Vec<PathBuf>,
+    /// Attack Flow files or folders (.afb, STIX .json) to learn from in this run.
+    #[arg(long = "flows", value_name = "DIR")]
+    pub flows: Vec<PathBuf>,
+    /// Ignore the model saved by `killchain model train`.
+    #[arg(long)]
+    pub no_saved_model: bool,
+    /// Extra playbook file (YAML, docs/prediction.md); repeatable; replaces built-in stages.
+    #[arg(long = "playbook", value_name = "FILE")]
+    pub playbooks: Vec<PathBuf>,
+    /// How many next tactics, techniques and phases to list.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Print the prediction as JSON (schema: docs/prediction.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Train the next-move model on Attack Flows and save it in the data directory.
+    #[command(
+        after_help = "Example:\n  killchain model train --flows ../shared/data/attack-flow/corpus --flows my-incidents/"
+    )]
+    Train {
+        /// Attack Flow files or folders (.afb builder files, STIX bundles); repeatable.
+        #[arg(long = "flows", required = true, value_name = "DIR")]
+        flows: Vec<PathBuf>,
+        /// Write the model here instead of <data dir>/anticipate/model.json.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Leave-one-incident-out evaluation of next tactic / technique prediction, with baselines.
+    #[command(
+        after_help = "Example:\n  killchain eval predict --flows ../shared/data/attack-flow/corpus --json"
+    )]
+    Predict {
+        /// Attack Flow files or folders; each file is one incident, held out in turn.
+        #[arg(long = "flows", required = true, value_name = "DIR")]
+        flows: Vec<PathBuf>,
+        /// Print {"flows", "next_tactic", "next_technique", "baselines"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPredictArgs {
+    /// Attack Flow files or folders: the model's flows and the source of the queries.
+    #[arg(long = "flows", required = true, value_name = "DIR")]
+    pub flows: Vec<PathBuf>,
+    /// Repetitions (best run is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -43,6 +43,7 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
             json,
         } => return super::bench_hunt::run(global, &events, &rules, limit, runs, json),
         BenchCommand::Coverage(args) => return super::coverage::bench(global, args),
+        BenchCommand::Predict(args) => return super::bench_predict::run(global, args),
     };
     let ctx = context::load(global)?;
     let techniques: Vec<String> = ctx

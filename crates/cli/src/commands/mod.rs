@@ -8,15 +8,19 @@ use crate::cli::{Cli, Command};
 
 mod bench;
 mod bench_hunt;
+mod bench_predict;
 mod completions;
 mod coverage;
 mod demo;
+mod eval;
 mod explain;
 mod hunt;
 mod kb;
 mod map;
 mod models;
+mod predict;
 mod rules;
+mod train;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
@@ -31,5 +35,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => completions::run(args),
         Command::Bench(cmd) => bench::run(g, cmd),
         Command::Coverage(args) => coverage::run(g, args),
+        Command::Predict(args) => predict::run(g, args),
+        Command::Model(cmd) => train::run(g, cmd),
+        Command::Eval(cmd) => eval::run(g, cmd),
     }
 }

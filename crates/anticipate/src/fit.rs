@@ -1,0 +1,138 @@
+//! Mixture weights learned from the training flows, not chosen by hand:
+//! leave-one-file-out inside the training set (each training incident is
+//! predicted by a model of the other training incidents), then EM on the
+//! mixture weights to maximise the likelihood of what really came next.
+//! The evaluation fits the weights inside each of its folds, so the
+//! held-out incident never influences the weights used to predict it.
+
+use killchain_kb::AttackKb;
+
+use crate::model::{history, predecessors, Predictor, ResolvedFlow, Weights};
+
+/// EM iterations (the likelihood is flat well before this).
+const ITERATIONS: usize = 100;
+/// No component's weight goes below this: a component silent in the
+/// training flows may still help on new ones.
+const FLOOR: f64 = 0.01;
+
+/// Fit the technique and tactic mixture weights on `flows` (grouped by
+/// source file), starting from `start`. Fewer than two files: `start`.
+pub fn fit_weights(kb: &AttackKb, flows: &[ResolvedFlow], start: Weights) -> Weights {
+    let mut files: Vec<&str> = flows.iter().map(|f| f.source.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
+    if files.len() < 2 {
+        return start;
+    }
+    let mut tech_cases: Vec<[Option<f64>; 5]> = Vec::new();
+    let mut tac_cases: Vec<[Option<f64>; 4]> = Vec::new();
+    for file in &files {
+        let train: Vec<ResolvedFlow> = flows
+            .iter()
+            .filter(|f| f.source != *file)
+            .cloned()
+            .collect();
+        let p = Predictor::train(kb, &train, start);
+        for flow in flows.iter().filter(|f| f.source == *file) {
+            let preds = predecessors(flow);
+            for &(a, b) in &flow.edges {
+                let Some(&to) = flow.steps.get(b) else {
+                    continue;
+                };
+                if to.technique.is_none() && to.tactic.is_none() {
+                    continue;
+                }
+                let c = p.components(&history(flow, &preds, a));
+                if let Some(t) = to.technique {
+                    tech_cases.push(std::array::from_fn(|k| c.tech[k].as_ref().map(|v| v[t])));
+                }
+                if let Some(t) = to.tactic {
+                    let from_tech = p.tactics_of_distribution(&p.mix(&c, &start).techniques);
+                    tac_cases.push([
+                        c.tac[0].as_ref().map(|v| v[t]),
+                        c.tac[1].as_ref().map(|v| v[t]),
+                        c.tac[2].as_ref().map(|v| v[t]),
+                        Some(from_tech[t]),
+                    ]);
+                }
+            }
+        }
+    }
+    let wt = em(&tech_cases, start.technique_weights());
+    let wc = em(&tac_cases, start.tactic_weights());
+    Weights {
+        edge: wt[0],
+        history: wt[1],
+        procedures: wt[2],
+        repeat: wt[3],
+        prior: wt[4],
+        tactic_direct: wc[0],
+        tactic_repeat: wc[1],
+        tactic_offset: wc[2],
+        ..start
+    }
+}
+
+/// EM for the weights of a mixture whose components may be absent in some
+/// cases (then the present ones are renormalised): responsibilities per
+/// case, each weight re-estimated from the cases where its component is present.
+fn em<const K: usize>(cases: &[[Option<f64>; K]], init: [f64; K]) -> [f64; K] {
+    let normalise = |w: &mut [f64; K]| {
+        w.iter_mut().for_each(|x| *x = x.max(FLOOR));
+        let s: f64 = w.iter().sum();
+        w.iter_mut().for_each(|x| *x /= s);
+    };
+    let mut w = init;
+    normalise(&mut w);
+    if cases.is_empty() {
+        return w;
+    }
+    for _ in 0..ITERATIONS {
+        let mut resp = [0.0; K];
+        let mut present = [0.0; K];
+        for c in cases {
+            let z: f64 = (0..K).filter_map(|k| c[k].map(|p| w[k] * p)).sum();
+            if z <= 0.0 {
+                continue;
+            }
+            for k in 0..K {
+                if let Some(p) = c[k] {
+                    resp[k] += w[k] * p / z;
+                    present[k] += 1.0;
+                }
+            }
+        }
+        let mut next = [0.0; K];
+        for k in 0..K {
+            next[k] = if present[k] > 0.0 {
+                resp[k] / present[k]
+            } else {
+                w[k]
+            };
+        }
+        normalise(&mut next);
+        w = next;
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::em;
+
+    #[test]
+    fn em_finds_the_component_that_explains_the_data() {
+        // Component 0 gives the truth 0.9, component 1 gives it 0.1.
+        let cases = vec![[Some(0.9), Some(0.1)]; 50];
+        let w = em(&cases, [0.5, 0.5]);
+        assert!(w[0] > 0.95 && (w[0] + w[1] - 1.0).abs() < 1e-9, "{w:?}");
+        // A mixture that fits half-and-half data keeps both.
+        let mut cases = vec![[Some(0.9), Some(0.1)]; 50];
+        cases.extend(vec![[Some(0.1), Some(0.9)]; 50]);
+        let w = em(&cases, [0.8, 0.2]);
+        assert!((w[0] - 0.5).abs() < 0.05, "{w:?}");
+        // A component absent from every case keeps a share for new data.
+        let w = em(&[[Some(0.5), None]], [0.5, 0.5]);
+        assert!(w[1] > 0.0 && (w[0] + w[1] - 1.0).abs() < 1e-9, "{w:?}");
+    }
+}

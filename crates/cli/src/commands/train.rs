@@ -1,0 +1,71 @@
+//! `killchain model train --flows DIR`: read Attack Flows, check them against
+//! the kb, and save them as the next-move model in the data directory
+//! (`<data dir>/anticipate/model.json`) with the mixture weights fitted on
+//! them (`killchain_anticipate::fit`), which `predict` then uses.
+
+use std::fs;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use killchain_anticipate::fit::fit_weights;
+use killchain_anticipate::model::{resolve_flows, SavedModel, Weights};
+
+use super::predict::{flows_summary, read_flows, SAVED_MODEL};
+use crate::cli::{GlobalOpts, ModelCommand};
+use crate::context;
+
+pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
+    let ModelCommand::Train { flows, output } = cmd;
+    let (kb, _) = context::load_kb(global)?;
+    let read = read_flows(&flows)?;
+    eprintln!("{}", flows_summary("model train", &read));
+    if read.flows.is_empty() {
+        bail!("no usable Attack Flow in {flows:?}; nothing saved");
+    }
+    let (_, stats) = resolve_flows(&kb, &read.flows);
+    if !stats.unknown_techniques.is_empty() {
+        eprintln!(
+            "killchain: warning: {} technique IDs not in ATT&CK {} (their actions count without a technique): {}",
+            stats.unknown_techniques.len(),
+            kb.meta().version,
+            stats.unknown_techniques.join(", ")
+        );
+    }
+    let path = match output {
+        Some(p) => p,
+        None => context::data_dir(global)?.join(SAVED_MODEL),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let (resolved, _) = resolve_flows(&kb, &read.flows);
+    let weights = fit_weights(&kb, &resolved, Weights::default());
+    let model = SavedModel::new(&kb.meta().version, read.flows, Some(weights));
+    fs::write(&path, model.to_json())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "saved {}: {} flows, {} actions ({} with a technique, {} with a tactic); `killchain predict` uses it from now on",
+        path.display(),
+        model.flows.len(),
+        stats.actions,
+        stats.with_technique,
+        stats.with_tactic
+    );
+    println!(
+        "weights fitted on these flows: next technique: edge {:.2}, history {:.2}, procedures {:.2}, repeat {:.2}, prior {:.2}; next tactic: direct {:.2}, repeat {:.2}, offset {:.2}, from techniques {:.2}",
+        weights.edge,
+        weights.history,
+        weights.procedures,
+        weights.repeat,
+        weights.prior,
+        weights.tactic_weights()[0],
+        weights.tactic_weights()[1],
+        weights.tactic_weights()[2],
+        weights.tactic_weights()[3]
+    );
+    Ok(if read.bad_files + read.warnings > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
