@@ -507,8 +507,19 @@ fn make_hit(
         },
         ..Finding::default()
     };
-    let refs: Vec<Reference> = info
-        .tags
+    map_tags(&info.tags, mapper, &mut finding);
+    let line = render(value, &finding, detail);
+    Hit {
+        finding,
+        rule: Producer::Rule(rule),
+        line,
+        order: (0, position),
+    }
+}
+
+/// Places a finding through its rule's ATT&CK tags.
+fn map_tags(tags: &[String], mapper: &Mapper<'_>, finding: &mut Finding) {
+    let refs: Vec<Reference> = tags
         .iter()
         .filter_map(|t| {
             parse_tag(t).map(|value| Reference {
@@ -521,11 +532,15 @@ fn make_hit(
         })
         .collect();
     let mut notes = Vec::new();
-    mapper.resolve(refs, &mut finding, &mut notes);
+    mapper.resolve(refs, finding, &mut notes);
+}
+
+/// The NDJSON line of a finding over its source record.
+fn render(record: &Value, finding: &Finding, detail: Detail) -> Vec<u8> {
     let mut line = Vec::with_capacity(1024);
     // Writing into a Vec cannot fail for I/O; a serialisation error would be
     // a bug in the writer, and leaves the line empty rather than aborting.
-    if Enrichment::new(value, &finding, detail)
+    if Enrichment::new(record, finding, detail)
         .write_json(&mut line)
         .is_ok()
     {
@@ -533,12 +548,7 @@ fn make_hit(
     } else {
         line.clear();
     }
-    Hit {
-        finding,
-        rule: Producer::Rule(rule),
-        line,
-        order: (0, position),
-    }
+    line
 }
 
 /// Findings from Sigma correlation rules.
@@ -630,21 +640,7 @@ fn correlation_hit(
         record: last,
         ..Finding::default()
     };
-    let refs: Vec<Reference> = corr
-        .effective_tags
-        .iter()
-        .filter_map(|t| {
-            parse_tag(t).map(|value| Reference {
-                value,
-                field: "rule.tags".into(),
-                raw: t.clone(),
-                dialect: Dialect::SigmaTags,
-                confidence: TAG_CONFIDENCE,
-            })
-        })
-        .collect();
-    let mut notes = Vec::new();
-    mapper.resolve(refs, &mut finding, &mut notes);
+    map_tags(&corr.effective_tags, mapper, &mut finding);
     let group: serde_json::Map<String, Value> = h
         .group
         .iter()
@@ -685,15 +681,7 @@ fn correlation_hit(
             "events": events,
         }},
     });
-    let mut line = Vec::with_capacity(2048);
-    if Enrichment::new(&record, &finding, detail)
-        .write_json(&mut line)
-        .is_ok()
-    {
-        line.push(b'\n');
-    } else {
-        line.clear();
-    }
+    let line = render(&record, &finding, detail);
     Hit {
         finding,
         rule: Producer::Correlation(h.correlation),
