@@ -132,7 +132,9 @@ pub fn run(global: &GlobalOpts, args: DemoArgs) -> Result<ExitCode> {
         println!("note: {w}");
     }
     print!("{}", summary_text(&summary, 0, false));
-    println!("\nNext: enrich your own alerts with `killchain map FILE` (see `killchain map --help`),\nhunt Windows event logs with Sigma rules: `killchain hunt LOGS [--rules DIR]`,\nlook anything up with `killchain explain T1003.001`, see the mapping with `killchain models show lm`.");
+    println!("\nNext: enrich your own alerts with `killchain map FILE` (see `killchain map --help`),\nhunt Windows event logs with Sigma rules: `killchain hunt LOGS [--rules DIR]`,\npredict the next move with `killchain predict T1566.001 T1059.001`, measure your defences with
+`killchain coverage --rules DIR --threat G0016`, look anything up with `killchain explain T1003.001`,
+see the mapping with `killchain models show lm`.");
     Ok(ExitCode::SUCCESS)
 }
 
