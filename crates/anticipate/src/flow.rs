@@ -253,6 +253,15 @@ impl AfbObject {
 /// OR_operator, asset, ...), each with anchors; anchors hold latches; a
 /// `dynamic_line` joins a source latch to a target latch.
 fn parse_afb(root: &Value, file: &str) -> Result<FlowFile, AnticipateError> {
+    // Version 1 builder files are laid out differently: refuse, do not guess.
+    if let Some(schema) = root.get("schema").and_then(Value::as_str) {
+        if schema != "attack_flow_v2" {
+            return Err(AnticipateError::NotAFlow {
+                input: file.to_string(),
+                reason: format!("schema {schema:?} is not attack_flow_v2"),
+            });
+        }
+    }
     let raw = root
         .get("objects")
         .and_then(Value::as_array)
@@ -305,7 +314,7 @@ fn parse_afb(root: &Value, file: &str) -> Result<FlowFile, AnticipateError> {
                 });
                 Node::Action(actions.len() - 1)
             }
-            "condition" | "AND_operator" | "OR_operator" => Node::Link,
+            "condition" | "AND_operator" | "OR_operator" | "asset" => Node::Link,
             "dynamic_line" | "generic_latch" | "generic_handle" | "horizontal_anchor"
             | "vertical_anchor" => continue,
             _ => Node::Other,

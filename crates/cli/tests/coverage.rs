@@ -77,9 +77,8 @@ fn text_summary_reports_every_phase_and_every_bad_record() {
         "{err}"
     );
     assert!(
-        err.contains(
-            "old-schema.afb: (file): schema \"attack_flow_v1\" is not attack_flow_v2 (skipped)"
-        ),
+        err.contains("old-schema.afb: (file): ")
+            && err.contains("schema \"attack_flow_v1\" is not attack_flow_v2 (skipped)"),
         "{err}"
     );
     assert!(

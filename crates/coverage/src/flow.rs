@@ -1,20 +1,12 @@
-//! A small reader for CTID Attack Flow builder files (`.afb`, schema
-//! `attack_flow_v2`): the action nodes with their ATT&CK technique and the
-//! edges between actions. Everything else in the graph (operators, conditions,
-//! assets, tools, actions without a technique) is collapsed: an edge
-//! A -> x -> B through such nodes becomes A -> B. Self-contained on purpose,
-//! so it can be replaced by the full Attack Flow importer later.
-//!
-//! The builder file stores edges as `dynamic_line` objects from one latch to
-//! another; a latch belongs to an anchor (`anchor.latches`), an anchor to a
-//! node (`node.anchors`).
+//! Attack Flows as paths to replay: the actions with an ATT&CK technique and
+//! the edges between them. Files are read by the Attack Flow importer of
+//! `killchain_anticipate::flow` (builder `.afb` files and STIX bundles, AND /
+//! OR operators and conditions collapsed); here actions without a technique
+//! are passed through (A -> x -> B becomes A -> B) and paths are enumerated.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use serde::Deserialize;
-use serde_json::Value;
-
-use crate::error::{CoverageError, Issue};
+use crate::error::Issue;
 
 /// One ATT&CK action of a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,150 +26,55 @@ pub struct Flow {
     pub edges: Vec<(usize, usize)>,
 }
 
-#[derive(Debug, Deserialize)]
-struct AfbFile {
-    schema: String,
-    objects: Vec<Value>,
-}
-
-fn prop<'a>(o: &'a Value, key: &str) -> Option<&'a Value> {
-    o.get("properties")?
-        .as_array()?
-        .iter()
-        .find(|p| p.get(0).and_then(Value::as_str) == Some(key))
-        .and_then(|p| p.get(1))
-}
-
-fn prop_str<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
-    prop(o, key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-/// The technique of an action: `technique_id`, else `ttp.technique`.
-fn technique(o: &Value) -> Option<String> {
-    prop_str(o, "technique_id").map(String::from).or_else(|| {
-        prop(o, "ttp")?
-            .as_array()?
-            .iter()
-            .find(|p| p.get(0).and_then(Value::as_str) == Some("technique"))
-            .and_then(|p| p.get(1))
-            .and_then(Value::as_str)
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    })
-}
-
-/// Parses a builder file; `input` names it in errors. Problems with single
-/// objects come back as issues.
-pub fn parse_afb(bytes: &[u8], input: &str) -> Result<(Flow, Vec<Issue>), CoverageError> {
-    let file: AfbFile = serde_json::from_slice(bytes).map_err(|source| CoverageError::Json {
-        input: input.to_string(),
-        source,
-    })?;
-    if file.schema != "attack_flow_v2" {
-        return Err(CoverageError::Format {
-            input: input.to_string(),
-            reason: format!("schema {:?} is not attack_flow_v2", file.schema),
-        });
-    }
-    let mut issues = Vec::new();
-    let mut by_instance: BTreeMap<&str, &Value> = BTreeMap::new();
-    for o in &file.objects {
-        if let Some(i) = o.get("instance").and_then(Value::as_str) {
-            by_instance.insert(i, o);
-        }
-    }
-    let mut flow = Flow::default();
-    // Node instance -> action index, for action nodes with a technique.
-    let mut action_of: BTreeMap<&str, usize> = BTreeMap::new();
-    // Actions without a technique (passed through), named once at the end.
-    let mut untagged: Vec<String> = Vec::new();
-    // Latch -> node instance.
-    let mut latch_node: BTreeMap<&str, &str> = BTreeMap::new();
-    for o in &file.objects {
-        let (Some(kind), Some(inst)) = (
-            o.get("id").and_then(Value::as_str),
-            o.get("instance").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        if kind == "flow" {
-            flow.name = prop_str(o, "name").unwrap_or_default().to_string();
-        }
-        if let Some(anchors) = o.get("anchors").and_then(Value::as_object) {
-            for a in anchors.values().filter_map(Value::as_str) {
-                let latches = by_instance
-                    .get(a)
-                    .and_then(|x| x.get("latches"))
-                    .and_then(Value::as_array);
-                for l in latches.into_iter().flatten().filter_map(Value::as_str) {
-                    latch_node.insert(l, inst);
-                }
+/// The replayable part of an imported Attack Flow (`killchain_anticipate`
+/// reads `.afb` builder files and STIX bundles, operators collapsed): the
+/// actions with an ATT&CK technique, and edges between them, passing through
+/// actions without one. `input` names the file in the issue that lists the
+/// actions passed through.
+pub fn from_attack_flow(f: &killchain_anticipate::flow::Flow, input: &str) -> (Flow, Vec<Issue>) {
+    let mut flow = Flow {
+        name: f.name.clone(),
+        ..Flow::default()
+    };
+    let mut index = vec![None; f.actions.len()];
+    let mut untagged: Vec<&str> = Vec::new();
+    for (i, a) in f.actions.iter().enumerate() {
+        match &a.technique {
+            Some(t) => {
+                index[i] = Some(flow.actions.len());
+                flow.actions.push(Action {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    technique: t.clone(),
+                });
             }
-        }
-        if kind == "action" {
-            let name = prop_str(o, "name")
-                .unwrap_or("(unnamed action)")
-                .to_string();
-            match technique(o) {
-                Some(t) => {
-                    action_of.insert(inst, flow.actions.len());
-                    flow.actions.push(Action {
-                        id: inst.to_string(),
-                        name,
-                        technique: t,
-                    });
-                }
-                None => untagged.push(name),
-            }
+            None => untagged.push(&a.name),
         }
     }
-    // Node -> node edges.
-    let mut succ: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for o in &file.objects {
-        if o.get("id").and_then(Value::as_str) != Some("dynamic_line") {
-            continue;
-        }
-        let end = |k: &str| {
-            o.get(k)
-                .and_then(Value::as_str)
-                .and_then(|l| latch_node.get(l).copied())
-        };
-        match (end("source"), end("target")) {
-            (Some(s), Some(t)) => {
-                succ.entry(s).or_default().insert(t);
-            }
-            _ => issues.push(Issue {
-                input: input.to_string(),
-                record: format!(
-                    "line {}",
-                    o.get("instance").and_then(Value::as_str).unwrap_or("?")
-                ),
-                reason: "an end is not attached to a node; edge ignored".into(),
-                skipped: true,
-            }),
-        }
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); f.actions.len()];
+    for &(a, b) in &f.edges {
+        succ[a].push(b);
     }
-    // Collapse: from each action, the actions reached through non-action nodes.
     let mut edges = BTreeSet::new();
-    for (&inst, &a) in &action_of {
-        let mut stack: Vec<&str> = succ.get(inst).into_iter().flatten().copied().collect();
-        let mut seen: BTreeSet<&str> = BTreeSet::from([inst]);
+    for (a, from) in index.iter().enumerate() {
+        let Some(from) = *from else { continue };
+        let mut stack: Vec<usize> = succ[a].clone();
+        let mut seen = vec![false; f.actions.len()];
+        seen[a] = true;
         while let Some(n) = stack.pop() {
-            if !seen.insert(n) {
+            if std::mem::replace(&mut seen[n], true) {
                 continue;
             }
-            match action_of.get(n) {
-                Some(&b) => {
-                    edges.insert((a, b));
+            match index[n] {
+                Some(to) => {
+                    edges.insert((from, to));
                 }
-                None => stack.extend(succ.get(n).into_iter().flatten().copied()),
+                None => stack.extend(&succ[n]),
             }
         }
     }
     flow.edges = edges.into_iter().collect();
+    let mut issues = Vec::new();
     if !untagged.is_empty() {
         let n = untagged.len();
         untagged.truncate(3);
@@ -192,7 +89,7 @@ pub fn parse_afb(bytes: &[u8], input: &str) -> Result<(Flow, Vec<Issue>), Covera
             skipped: false,
         });
     }
-    Ok((flow, issues))
+    (flow, issues)
 }
 
 impl Flow {
@@ -276,10 +173,32 @@ mod tests {
     }
 
     #[test]
-    fn wrong_schema_is_an_error_naming_the_file() {
-        let e = parse_afb(br#"{"schema":"x","objects":[]}"#, "f.afb").unwrap_err();
-        assert!(e.to_string().starts_with("f.afb: schema"), "{e}");
-        let e = parse_afb(b"{", "g.afb").unwrap_err();
-        assert!(e.to_string().starts_with("g.afb: not valid JSON"), "{e}");
+    fn actions_without_a_technique_are_passed_through() {
+        use killchain_anticipate::flow as af;
+        let action = |id: &str, t: Option<&str>| af::Action {
+            id: id.into(),
+            name: id.into(),
+            technique: t.map(String::from),
+            tactic: None,
+        };
+        let f = af::Flow {
+            name: "f".into(),
+            source: "f.afb".into(),
+            actions: vec![
+                action("a", Some("T1566.001")),
+                action("x", None),
+                action("b", Some("T1059.001")),
+            ],
+            edges: vec![(0, 1), (1, 2)],
+        };
+        let (flow, issues) = from_attack_flow(&f, "f.afb");
+        assert_eq!(flow.actions.len(), 2);
+        assert_eq!(flow.edges, vec![(0, 1)]);
+        assert_eq!(issues.len(), 1);
+        assert!(
+            issues[0].to_string().contains("passed through"),
+            "{}",
+            issues[0]
+        );
     }
 }

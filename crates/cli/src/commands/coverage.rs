@@ -304,34 +304,45 @@ fn load_all(ctx: &Context, pipeline: &Pipeline, a: LoadArgs<'_>) -> Result<Loade
                 continue;
             }
         };
-        match flow::parse_afb(&bytes, &name) {
-            Ok((fl, issues)) => {
-                summary.issues.extend(issues);
-                summary.flows += 1;
-                let (paths, truncated, issues) = sim::flow_paths(&ctx.kb, &fl, &name, a.max_paths);
-                summary.issues.extend(issues);
-                if truncated {
-                    summary.issues.push(Issue {
-                        input: name.clone(),
-                        record: "(flow)".into(),
-                        reason: format!(
-                            "more than {} paths; the first {} replayed",
-                            a.max_paths, a.max_paths
-                        ),
-                        skipped: false,
-                    });
-                }
-                if paths.is_empty() {
-                    summary.issues.push(Issue {
-                        input: name.clone(),
-                        record: "(flow)".into(),
-                        reason: "no action with an ATT&CK technique; nothing to replay".into(),
-                        skipped: false,
-                    });
-                }
-                sources.push((paths, truncated));
+        let file = match killchain_anticipate::flow::parse_flow_file(&bytes, &name) {
+            Ok(file) => file,
+            Err(e) => {
+                summary.issues.push(file_issue(&f, &e.to_string()));
+                continue;
             }
-            Err(e) => summary.issues.push(file_issue(&f, &error_text(&e, &name))),
+        };
+        summary.issues.extend(file.warnings.iter().map(|w| Issue {
+            input: w.file.clone(),
+            record: w.object.clone(),
+            reason: w.reason.clone(),
+            skipped: false,
+        }));
+        for imported in &file.flows {
+            let (fl, issues) = flow::from_attack_flow(imported, &name);
+            summary.issues.extend(issues);
+            summary.flows += 1;
+            let (paths, truncated, issues) = sim::flow_paths(&ctx.kb, &fl, &name, a.max_paths);
+            summary.issues.extend(issues);
+            if truncated {
+                summary.issues.push(Issue {
+                    input: name.clone(),
+                    record: "(flow)".into(),
+                    reason: format!(
+                        "more than {} paths; the first {} replayed",
+                        a.max_paths, a.max_paths
+                    ),
+                    skipped: false,
+                });
+            }
+            if paths.is_empty() {
+                summary.issues.push(Issue {
+                    input: name.clone(),
+                    record: "(flow)".into(),
+                    reason: "no action with an ATT&CK technique; nothing to replay".into(),
+                    skipped: false,
+                });
+            }
+            sources.push((paths, truncated));
         }
     }
     if threat.mode == "selected" {
