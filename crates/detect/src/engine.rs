@@ -552,15 +552,20 @@ impl Engine {
         let touched = &mut scratch.touched;
         let arena = &mut scratch.arena;
         arena.clear();
+        // The record's own channel routes the event: the first `Channel`
+        // (flattened events give System's first). A later one comes from the
+        // event's data (Event 104's UserData names the log that was cleared)
+        // and is what rules compare `Channel` with, as in the rendered XML.
+        let mut route_channel: Option<&Value> = None;
+        let channel_field = self.channel_field;
         event.for_each_field(&mut |name, v| {
             if keywords {
                 all.push(v);
             }
             if let Some(&id) = self.lookup.get(name) {
                 let slot = &mut slots[id as usize];
-                if *slot == ABSENT {
-                    *slot = vals.len() as u32;
-                    touched.push(id);
+                let later_channel = id == channel_field && *slot != ABSENT;
+                if *slot == ABSENT || later_channel {
                     let span = match v {
                         Value::String(s) if self.lower_fields[id as usize] => match lower(s) {
                             Cow::Borrowed(_) => Span::Raw,
@@ -572,6 +577,15 @@ impl Engine {
                         },
                         _ => Span::Raw,
                     };
+                    if later_channel {
+                        vals[*slot as usize] = (v, span);
+                        return;
+                    }
+                    if id == channel_field {
+                        route_channel = Some(v);
+                    }
+                    *slot = vals.len() as u32;
+                    touched.push(id);
                     vals.push((v, span));
                 }
             }
@@ -581,10 +595,7 @@ impl Engine {
         let candidates = &mut scratch.candidates;
         candidates.clear();
         if self.routing {
-            let channel = match slots[self.channel_field as usize] {
-                ABSENT => None,
-                i => vals[i as usize].0.as_str().map(lower),
-            };
+            let channel = route_channel.and_then(Value::as_str).map(lower);
             let srcs = channel
                 .as_deref()
                 .and_then(|c| self.by_channel.get(c))

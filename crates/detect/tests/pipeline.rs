@@ -655,3 +655,52 @@ fn every_sigmahq_windows_rule_with_a_category_or_service_has_its_own_entry() {
         fallback_only.join("\n")
     );
 }
+
+#[test]
+fn a_log_cleared_event_routes_by_its_own_channel_and_rules_see_the_cleared_one() {
+    // Event 104 as EVTX renders it: System/Channel is "System", and
+    // UserData/LogFileCleared/Channel names the log that was cleared.
+    let cleared = |log: &str| {
+        json!({"Event": {
+            "System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Eventlog"}},
+                       "EventID": 104, "Channel": "System", "Computer": "ws1"},
+            "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "x"},
+                         "SubjectUserName": "eve", "Channel": log}}}})
+    };
+    let rules = [
+        rule(
+            "important log cleared",
+            "{product: windows, service: system}",
+            "sel:\n  EventID: 104\n  Channel: [Security, System]\ncondition: sel",
+        ),
+        rule(
+            "other log cleared",
+            "{product: windows, service: system}",
+            "sel:\n  EventID: 104\nfilter:\n  Channel: [Security, System]\ncondition: sel and not filter",
+        ),
+        rule(
+            "security service",
+            "{product: windows, service: security}",
+            "sel:\n  EventID: 104\ncondition: sel",
+        ),
+    ];
+    let engine = routed(&rules, &Pipeline::builtin());
+    let fired = |ev: &Value| {
+        let mut fields = Vec::new();
+        killchain_ingest::flatten_windows(ev, &mut fields);
+        let mut out = Vec::new();
+        engine.evaluate(
+            &killchain_detect::FieldList { fields },
+            &mut Scratch::default(),
+            &mut out,
+        );
+        out
+    };
+    // Routed as a System event (never to security rules), matched on the
+    // cleared log's name.
+    assert_eq!(fired(&cleared("Security")), [0]);
+    assert_eq!(
+        fired(&cleared("Microsoft-Windows-TaskScheduler/Operational")),
+        [1]
+    );
+}
