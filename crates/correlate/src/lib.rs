@@ -42,7 +42,7 @@ pub use engine::{
 pub use incident::{build, carry_ids, BuildOptions, FindingRef, Incident};
 pub use progress::{Flag, FlagKind, ModelPhases, Progression, Step};
 pub use severity::{AssetConfig, Assets, Criticality, Preset, Severity, SeverityOptions};
-pub use signal::{EntityKey, EntityKind, Level, Signal, SignalRecord};
+pub use signal::{EntityKey, EntityKind, Level, PhaseAt, Signal, SignalRecord};
 
 /// Errors of the correlation engine.
 #[derive(Debug, thiserror::Error)]

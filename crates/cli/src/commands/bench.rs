@@ -42,6 +42,7 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
             runs,
             json,
         } => return super::bench_hunt::run(global, &events, &rules, limit, runs, json),
+        BenchCommand::Incidents(a) => return super::bench_incidents::run(&a),
     };
     let ctx = context::load(global)?;
     let techniques: Vec<String> = ctx

@@ -8,10 +8,12 @@ use crate::cli::{Cli, Command};
 
 mod bench;
 mod bench_hunt;
+mod bench_incidents;
 mod completions;
 mod demo;
 mod explain;
 mod hunt;
+mod incidents;
 mod kb;
 mod map;
 mod models;
@@ -29,5 +31,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models::run(g, cmd),
         Command::Completions(args) => completions::run(args),
         Command::Bench(cmd) => bench::run(g, cmd),
+        Command::Incidents(args) => incidents::run(g, args),
     }
 }
