@@ -253,6 +253,8 @@ pub struct Correlator {
     max_time: Option<i64>,
     watermark: i64,
     since_sweep: u64,
+    /// Watermark at the last sweep.
+    last_sweep: i64,
     closed: Vec<RawIncident>,
     stats: Stats,
 }
@@ -284,6 +286,7 @@ impl Correlator {
             max_time: None,
             watermark: i64::MIN,
             since_sweep: 0,
+            last_sweep: i64::MIN,
             closed: Vec::new(),
             stats: Stats::default(),
         }
@@ -335,7 +338,12 @@ impl Correlator {
             }
         }
         self.since_sweep += 1;
-        if self.since_sweep >= self.cfg.sweep_every {
+        // Amortised: a sweep costs O(live entities), and can only free what
+        // the watermark has left behind, so sweep when it moved a quarter
+        // window since the last sweep (and at most every `sweep_every`).
+        if self.since_sweep >= self.cfg.sweep_every
+            && self.watermark.saturating_sub(self.last_sweep) >= self.window / 4
+        {
             self.sweep(false);
         }
     }
@@ -367,16 +375,8 @@ impl Correlator {
         id
     }
 
-    fn find(&mut self, mut i: u32) -> u32 {
-        let mut path = Vec::new();
-        while let Node::Forward(next) = self.nodes[i as usize] {
-            path.push(i);
-            i = next;
-        }
-        for p in path {
-            self.nodes[p as usize] = Node::Forward(i);
-        }
-        i
+    fn find(&mut self, i: u32) -> u32 {
+        find_in(&mut self.nodes, i)
     }
 
     fn is_common(&mut self, e: &EntityKey, host_ids: &[u32]) -> bool {
@@ -569,28 +569,25 @@ impl Correlator {
     /// Drops idle entities, closes idle incidents, frees forwarders.
     fn sweep(&mut self, all: bool) {
         self.since_sweep = 0;
+        self.last_sweep = self.watermark;
         let horizon = if all {
             i64::MAX
         } else {
             self.watermark.saturating_sub(self.window)
         };
         // Compress every entity's pointer to its root, dropping idle ones.
-        let keys: Vec<EntityKey> = self.entities.keys().cloned().collect();
-        for k in keys {
-            let (idle, inc) = match self.entities.get(&k) {
-                Some(st) => (st.last_seen < horizon, st.incident),
-                None => continue,
-            };
-            if idle {
-                self.entities.remove(&k);
-                self.stats.evicted_entities += 1;
+        let nodes = &mut self.nodes;
+        let mut evicted = 0u64;
+        self.entities.retain(|_, st| {
+            if st.last_seen < horizon {
+                evicted += 1;
+                false
             } else {
-                let root = self.find(inc);
-                if let Some(st) = self.entities.get_mut(&k) {
-                    st.incident = root;
-                }
+                st.incident = find_in(nodes, st.incident);
+                true
             }
-        }
+        });
+        self.stats.evicted_entities += evicted;
         for i in 0..self.nodes.len() {
             let close = match &self.nodes[i] {
                 Node::Root(l) => l.last_seen < horizon,
@@ -612,6 +609,20 @@ impl Correlator {
             self.entities.shrink_to(self.entities.len() * 2);
         }
     }
+}
+
+/// Union-find root of `i`, compressing the path.
+fn find_in(nodes: &mut [Node], mut i: u32) -> u32 {
+    let start = i;
+    while let Node::Forward(next) = nodes[i as usize] {
+        i = next;
+    }
+    let mut j = start;
+    while let Node::Forward(next) = nodes[j as usize] {
+        nodes[j as usize] = Node::Forward(i);
+        j = next;
+    }
+    i
 }
 
 fn close_incident(live: Live) -> RawIncident {

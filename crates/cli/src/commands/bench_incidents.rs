@@ -5,7 +5,8 @@
 //! and the memory the entity table holds per live entity.
 //!
 //! The findings are generated: a fleet of 2,000 hosts and 5,000 users, one
-//! finding every 50 ms of event time on a random host, with its user, a
+//! finding every 50 ms of event time on a random host, mostly with one of
+//! the host's two users (one in 500 another user), with a
 //! process GUID and parent GUID, a logon ID, a source IP (some of another
 //! host) and a hash; a few SYSTEM findings across the fleet. Signals are
 //! built before timing (reading findings is what the floor measures).
@@ -43,10 +44,13 @@ fn generate(n: usize) -> (Vec<Signal>, Vec<Vec<u8>>) {
     for i in 0..n {
         let host = rng.below(2000);
         let system = rng.below(20) == 0;
+        // Mostly the host's own user, sometimes another (roaming admins).
         let user = if system {
             "NT AUTHORITY\\SYSTEM".to_string()
-        } else {
+        } else if rng.below(500) == 0 {
             format!("CORP\\user{}", rng.below(5000))
+        } else {
+            format!("CORP\\user{}", host * 2 + rng.below(2))
         };
         // Nearly sorted: up to 2 s of jitter.
         let ms = t0 + i as i64 * 50 + rng.below(2000) as i64;
@@ -61,7 +65,13 @@ fn generate(n: usize) -> (Vec<Signal>, Vec<Vec<u8>>) {
             host,
             rng.below(1 << 20)
         );
-        let src = format!("10.{}.{}.{}", rng.below(8), host / 250, host % 250);
+        // The host's own address, or (one in 200) another host's.
+        let ip_host = if rng.below(200) == 0 {
+            rng.below(2000)
+        } else {
+            host
+        };
+        let src = format!("10.0.{}.{}", ip_host / 250, ip_host % 250);
         let raw = json!({
             "@timestamp": time.to_string(),
             "host": {"name": format!("ws{host:04}.corp.local")},
@@ -84,7 +94,7 @@ fn generate(n: usize) -> (Vec<Signal>, Vec<Vec<u8>>) {
                     entity_id: Some(guid),
                     ..Process::default()
                 }),
-                file_hashes: vec![format!("{:064x}", rng.below(50_000))],
+                file_hashes: vec![format!("{:064x}", host * 16 + rng.below(16))],
                 ..Entities::default()
             },
             record: RecordRef {
@@ -110,7 +120,12 @@ pub fn run(args: &BenchIncidentsArgs) -> Result<ExitCode> {
     let mut per_entity = 0.0f64;
     let mut peak_entities = 0usize;
     let mut incidents = 0usize;
-    let cfg = Config::default();
+    // A 15-minute window: with a finding every 50 ms that is ~18k findings
+    // in the window, so state is evicted as the stream goes.
+    let cfg = Config {
+        window_secs: 900,
+        ..Config::default()
+    };
     for _ in 0..args.runs.max(1) {
         let t = Instant::now();
         let mut parsed = 0usize;
