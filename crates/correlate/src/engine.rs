@@ -215,8 +215,9 @@ enum Node {
     Free,
 }
 
-/// Heap entry of the reorder buffer: smallest (time, key) first.
-struct Pending(Signal);
+/// Heap entry of the reorder buffer: smallest (time, key) first. Boxed:
+/// sifting moves entries, and a pointer is cheaper to move than a signal.
+struct Pending(Box<Signal>);
 
 impl PartialEq for Pending {
     fn eq(&self, o: &Self) -> bool {
@@ -322,7 +323,7 @@ impl Correlator {
             self.stats.late += 1;
             self.process(s);
         } else {
-            self.pending.push(Pending(s));
+            self.pending.push(Pending(Box::new(s)));
         }
         if self.max_time.is_none_or(|m| t > m) {
             self.max_time = Some(t);
@@ -334,7 +335,7 @@ impl Correlator {
             .is_some_and(|p| ns(&p.0) <= self.watermark)
         {
             if let Some(Pending(s)) = self.pending.pop() {
-                self.process(s);
+                self.process(*s);
             }
         }
         self.since_sweep += 1;
@@ -357,7 +358,7 @@ impl Correlator {
     /// closed. Returned sorted by ID.
     pub fn finish(mut self) -> (Vec<RawIncident>, Stats) {
         while let Some(Pending(s)) = self.pending.pop() {
-            self.process(s);
+            self.process(*s);
         }
         self.sweep(true);
         let mut out = mem::take(&mut self.closed);
@@ -559,7 +560,13 @@ impl Correlator {
         if let Node::Root(w) = &mut self.nodes[win as usize] {
             w.merged_from.push(incident_id(&loser.first.1));
             w.merged_from.extend(loser.merged_from);
-            w.signals.extend(loser.signals);
+            // Union by size for the storage: append the smaller vector to the
+            // larger (order does not matter, signals are sorted at close).
+            let mut small = loser.signals;
+            if small.len() > w.signals.len() {
+                mem::swap(&mut small, &mut w.signals);
+            }
+            w.signals.append(&mut small);
             w.lateral.extend(loser.lateral);
             w.last_seen = w.last_seen.max(loser.last_seen);
         }

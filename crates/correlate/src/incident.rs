@@ -67,7 +67,10 @@ pub struct Incident {
     pub findings: usize,
     /// Distinct rules.
     pub rules: usize,
+    /// Tactic names, in tactic ID order.
     pub tactics: Vec<String>,
+    /// Tactic IDs (`TA0002`), sorted.
+    pub tactic_ids: Vec<String>,
     pub techniques: Vec<String>,
     pub severity: Severity,
     /// Model -> progression of the whole incident.
@@ -190,6 +193,7 @@ pub fn build(raw: RawIncident, opts: &BuildOptions) -> Incident {
         last_seen,
         findings: signals.len(),
         rules,
+        tactic_ids: tactics.iter().map(|t| t.0.clone()).collect(),
         tactics: tactics.into_iter().map(|t| t.1).collect(),
         techniques: sorted_unique(signals.iter().flat_map(|s| s.techniques.clone()).collect()),
         severity: sev,
