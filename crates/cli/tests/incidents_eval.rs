@@ -68,9 +68,7 @@ fn otrf_incidents_table() {
                 .filter_map(|f| f["link"].as_str())
                 .filter_map(|l| l.split("/datasets/").nth(1))
                 .map(|rel| {
-                    let stem = rel
-                        .trim_end_matches(".tar.gz")
-                        .trim_end_matches(".zip");
+                    let stem = rel.trim_end_matches(".tar.gz").trim_end_matches(".zip");
                     otrf.join(format!("{stem}.zip"))
                 })
                 .filter(|p| p.exists())
@@ -92,7 +90,10 @@ fn otrf_incidents_table() {
             let Ok(Value::Array(inc)) = serde_json::from_slice::<Value>(&out.stdout) else {
                 skipped.push(format!(
                     "{id}: hunt failed: {}",
-                    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
                 ));
                 continue;
             };
@@ -104,15 +105,25 @@ fn otrf_incidents_table() {
                     .filter_map(|t| t.as_str().map(String::from))
                     .collect()
             };
-            let main = inc.iter().max_by_key(|i| i["findings"].as_u64().unwrap_or(0));
+            let main = inc
+                .iter()
+                .max_by_key(|i| i["findings"].as_u64().unwrap_or(0));
             let share = |got: &BTreeSet<String>| {
                 labelled.intersection(got).count() as f64 / labelled.len() as f64
             };
             let any: BTreeSet<String> = inc.iter().flat_map(tactics).collect();
             rows.push(Row {
                 id,
-                title: meta["title"].as_str().unwrap_or("").chars().take(48).collect(),
-                findings: inc.iter().map(|i| i["findings"].as_u64().unwrap_or(0) as usize).sum(),
+                title: meta["title"]
+                    .as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(48)
+                    .collect(),
+                findings: inc
+                    .iter()
+                    .map(|i| i["findings"].as_u64().unwrap_or(0) as usize)
+                    .sum(),
                 incidents: inc.len(),
                 labelled: labelled.len(),
                 main_share: main.map_or(0.0, |m| share(&tactics(m))),
@@ -125,7 +136,13 @@ fn otrf_incidents_table() {
     for r in &rows {
         println!(
             "| {} | {} | {} | {} | {} | {:.0}% | {:.0}% |",
-            r.id, r.title, r.findings, r.incidents, r.labelled, r.main_share * 100.0, r.any_share * 100.0
+            r.id,
+            r.title,
+            r.findings,
+            r.incidents,
+            r.labelled,
+            r.main_share * 100.0,
+            r.any_share * 100.0
         );
     }
     let with = rows.iter().filter(|r| r.findings > 0).count();
@@ -136,7 +153,10 @@ fn otrf_incidents_table() {
         let v: Vec<f64> = rows.iter().filter(|r| r.findings > 0).map(f).collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
-    let ok80 = rows.iter().filter(|r| r.findings > 0 && r.main_share >= 0.8).count();
+    let ok80 = rows
+        .iter()
+        .filter(|r| r.findings > 0 && r.main_share >= 0.8)
+        .count();
     println!(
         "\n{} datasets evaluated, {} with findings; {} become exactly 1 incident; {} findings -> {} incidents ({:.1}x reduction); \
          main incident holds {:.0}% of labelled tactics on average (>= 80% in {} of {}); any finding holds {:.0}% on average",

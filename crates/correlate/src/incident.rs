@@ -121,7 +121,7 @@ pub fn build(raw: RawIncident, opts: &BuildOptions) -> Incident {
     for m in &opts.models {
         let mut p = progression(&all, m);
         if per_host.len() > 1 {
-            p.flags.extend(parallel_flag(&per_host, &m.id));
+            p.flags.extend(parallel_flag(&per_host, m));
         }
         p.flags.extend(insider_flag(&all, m));
         for f in &p.flags {

@@ -196,14 +196,27 @@ pub fn progression(signals: &[&Signal], model: &ModelPhases) -> Progression {
 /// Parallel paths: two hosts active at the same time (their activity spans
 /// overlap) whose phase at that moment differs. One flag per model, listing
 /// the first host pairs.
-pub fn parallel_flag(per_host: &BTreeMap<String, Vec<&Signal>>, model: &str) -> Option<Flag> {
+pub fn parallel_flag(
+    per_host: &BTreeMap<String, Vec<&Signal>>,
+    model: &ModelPhases,
+) -> Option<Flag> {
+    let name = |i: usize| {
+        model
+            .phases
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("#{i}"))
+    };
     // Each host's timeline of (time, phase index, key).
     let lines: Vec<(&String, Vec<(Timestamp, usize, &str)>)> = per_host
         .iter()
         .map(|(h, v)| {
             let l = v
                 .iter()
-                .filter_map(|s| s.phase(model).map(|p| (s.time, p.index, s.key.as_str())))
+                .filter_map(|s| {
+                    s.phase(&model.id)
+                        .map(|p| (s.time, p.index, s.key.as_str()))
+                })
                 .collect::<Vec<_>>();
             (h, l)
         })
@@ -227,7 +240,7 @@ pub fn parallel_flag(per_host: &BTreeMap<String, Vec<&Signal>>, model: &str) -> 
                 (pa.1 != *pb).then_some((pa.2, *kb, pa.1, *pb))
             });
             if let Some((ka, kb, pa, pb)) = hit {
-                pairs.push(format!("{ha} (#{pa}) / {hb} (#{pb})"));
+                pairs.push(format!("{ha} ({}) / {hb} ({})", name(pa), name(pb)));
                 if evidence.len() < MAX_EVIDENCE {
                     evidence.push(ka.to_string());
                     evidence.push(kb.to_string());
