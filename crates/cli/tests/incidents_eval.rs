@@ -10,7 +10,6 @@
 //! Slow (a hunt per dataset): `cargo test -p killchain --test incidents_eval -- --ignored --nocapture`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;

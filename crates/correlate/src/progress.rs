@@ -193,6 +193,9 @@ pub fn progression(signals: &[&Signal], model: &ModelPhases) -> Progression {
     }
 }
 
+/// A finding on a host's timeline: time, phase index, finding key.
+type Moment<'a> = (Timestamp, usize, &'a str);
+
 /// Parallel paths: two hosts active at the same time (their activity spans
 /// overlap) whose phase at that moment differs. One flag per model, listing
 /// the first host pairs.
@@ -208,7 +211,7 @@ pub fn parallel_flag(
             .unwrap_or_else(|| format!("#{i}"))
     };
     // Each host's timeline of (time, phase index, key).
-    let lines: Vec<(&String, Vec<(Timestamp, usize, &str)>)> = per_host
+    let lines: Vec<(&String, Vec<Moment<'_>>)> = per_host
         .iter()
         .map(|(h, v)| {
             let l = v
