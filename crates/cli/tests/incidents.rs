@@ -180,3 +180,32 @@ fn text_list_and_splunk_preset() {
     let other = inc.iter().find(|i| i["findings"] == 1).unwrap();
     assert_eq!(other["severity"]["level"], "low");
 }
+
+#[test]
+fn hunt_with_incidents_prints_incidents_not_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let hunt = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hunt");
+    let (_, out, err) = run(
+        dir.path(),
+        &[
+            "hunt",
+            hunt.join("logs").to_str().unwrap(),
+            "--rules",
+            hunt.join("rules").to_str().unwrap(),
+            "--incidents",
+            "--json",
+            "--no-store",
+        ],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let inc = v.as_array().unwrap();
+    assert!(!inc.is_empty(), "{err}");
+    let findings: u64 = inc.iter().map(|i| i["findings"].as_u64().unwrap()).sum();
+    assert!(err.contains(&format!("{findings} findings (")), "{err}");
+    for i in inc {
+        assert!(i["evidence"][0]["log.file.path"]
+            .as_str()
+            .unwrap()
+            .contains("logs"));
+    }
+}
