@@ -78,6 +78,9 @@ pub enum Command {
     /// Measure throughput of the hot paths against a parse-only floor.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Findings into incidents with kill chain progression and severity (`incident show ID`).
+    #[command(alias = "incident", after_help = INCIDENTS_HELP, args_conflicts_with_subcommands = true)]
+    Incidents(IncidentsArgs),
     /// Control coverage: defence in depth, gaps, investments, attack-path simulation.
     #[command(after_help = COVERAGE_HELP)]
     Coverage(CoverageArgs),
@@ -223,6 +226,8 @@ pub struct HuntArgs {
     /// Leave out kill_chain.<model>.rationale and killchain.evidence.
     #[arg(long)]
     pub lean: bool,
+    #[command(flatten)]
+    pub incidents: HuntIncidentsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -385,6 +390,8 @@ pub enum BenchCommand {
     },
     /// `coverage` analysis time vs loading the same rules alone.
     Coverage(BenchCoverageArgs),
+    /// Correlation throughput (findings/s per core) and memory per live entity.
+    Incidents(BenchIncidentsArgs),
 }
 
 // ---- coverage (issue 6): `killchain coverage` and `killchain bench coverage` ----
@@ -604,4 +611,120 @@ pub struct BenchPredictArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+// ---- incidents (issue 4): everything below belongs to `killchain incidents` ----
+
+const INCIDENTS_HELP: &str = "\
+Reads findings (NDJSON from `killchain hunt` or `killchain map`), joins them \
+into incidents through shared entities (host, user, logon id, process and \
+parent, IPs, hashes, domains) within a time window, and prints each incident \
+with its kill chain progression and severity (docs/incidents.md). Incidents \
+persist in an SQLite store (default <data dir>/incidents.sqlite): a later run \
+continues them, replaying the same findings adds nothing.
+
+Examples:
+  killchain hunt logs/ --rules sigma/rules/windows > findings.ndjson
+  killchain incidents findings.ndjson
+  killchain incidents findings.ndjson --json > incidents.json
+  killchain incidents findings.ndjson --preset splunk --no-store
+  killchain incident show INC-3f2a9c01d4e7
+  killchain hunt logs/ --rules sigma/rules/windows --incidents";
+
+#[derive(Debug, Args)]
+pub struct IncidentsArgs {
+    /// Findings files (NDJSON or JSON arrays, gzip detected).
+    #[arg(value_name = "FINDINGS")]
+    pub findings: Vec<PathBuf>,
+    #[command(flatten)]
+    pub opts: IncidentOpts,
+    #[command(subcommand)]
+    pub command: Option<IncidentsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// One incident from the store: severity parts, progression, flags and a
+    /// timeline grouped by phase with the evidence.
+    Show {
+        /// Incident ID (a unique prefix will do; merged IDs are followed).
+        id: String,
+        /// The incident store (default: <data dir>/incidents.sqlite).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        /// Model whose phases group the timeline.
+        #[arg(long, short = 'm', default_value = "lm", value_name = "ID")]
+        model: String,
+        /// Print the incident as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of incident correlation, shared by `incidents` and `hunt --incidents`.
+#[derive(Debug, Args, Clone)]
+pub struct IncidentOpts {
+    /// Print incidents as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    /// The incident store (default: <data dir>/incidents.sqlite).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Do not read or write the store: correlate this input alone.
+    #[arg(long, conflicts_with = "db")]
+    pub no_store: bool,
+    /// Join window: findings sharing an entity at most this far apart (e.g. 30m, 2h, 1d; default 2h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub window: Option<std::time::Duration>,
+    /// An entity in more than this share of findings (on 3+ hosts, 20+ findings) stops joining (default 0.4).
+    #[arg(long, value_name = "SHARE")]
+    pub max_share: Option<f64>,
+    /// An entity seen on more hosts than this stops joining (default 8).
+    #[arg(long, value_name = "N")]
+    pub max_hosts: Option<usize>,
+    /// Severity formula.
+    #[arg(long, value_enum, default_value_t = SeverityPreset::Killchain)]
+    pub preset: SeverityPreset,
+    /// Asset criticality config (YAML: `assets: [{pattern: "dc*", criticality: critical}]`).
+    #[arg(long, value_name = "FILE")]
+    pub assets: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityPreset {
+    /// Phases, tactics, order, rule levels, asset criticality, decayed risk (0-100).
+    Killchain,
+    /// Splunk RBA default: an entity with >= 3 tactics and >= 4 sources in 7 days.
+    Splunk,
+}
+
+/// `hunt --incidents`: the findings of the hunt go straight into incidents.
+#[derive(Debug, Args, Clone)]
+pub struct HuntIncidentsArgs {
+    /// Print incidents instead of the findings (findings still go to --output
+    /// when given). Takes the options of `killchain incidents`.
+    #[arg(long)]
+    pub incidents: bool,
+    #[command(flatten)]
+    pub opts: IncidentOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIncidentsArgs {
+    /// Generated findings.
+    #[arg(long, default_value_t = 200_000)]
+    pub findings: usize,
+    /// Repetitions (best run is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?}: expected a duration like 30m, 2h, 1d ({e})"))?;
+    std::time::Duration::try_from(d).map_err(|e| format!("{s:?}: {e}"))
 }

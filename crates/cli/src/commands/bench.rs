@@ -44,6 +44,7 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
         } => return super::bench_hunt::run(global, &events, &rules, limit, runs, json),
         BenchCommand::Coverage(args) => return super::coverage::bench(global, args),
         BenchCommand::Predict(args) => return super::bench_predict::run(global, args),
+        BenchCommand::Incidents(a) => return super::bench_incidents::run(&a),
     };
     let ctx = context::load(global)?;
     let techniques: Vec<String> = ctx

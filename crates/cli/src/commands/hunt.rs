@@ -142,6 +142,7 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         Some(p) => {
             Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
         }
+        None if args.incidents.incidents => Box::new(io::sink()),
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);
@@ -210,6 +211,10 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         SummaryFormat::Text => eprint!("{}", summary_text(&totals, &hosts, &engine)),
         SummaryFormat::Json => eprintln!("{}", summary_json(&totals, &hosts, &engine, &report)),
         SummaryFormat::None => {}
+    }
+    if args.incidents.incidents {
+        let lines = results.iter().flat_map(|r| &r.hits).chain(&correlated.hits);
+        super::incidents::after_hunt(global, &args.incidents.opts, lines.map(|h| &h.line[..]))?;
     }
     Ok(if totals.bad_records > 0 || totals.failed_inputs > 0 {
         ExitCode::from(1)

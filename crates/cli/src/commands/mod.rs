@@ -8,6 +8,7 @@ use crate::cli::{Cli, Command};
 
 mod bench;
 mod bench_hunt;
+mod bench_incidents;
 mod bench_predict;
 mod completions;
 mod coverage;
@@ -15,6 +16,7 @@ mod demo;
 mod eval;
 mod explain;
 mod hunt;
+mod incidents;
 mod kb;
 mod map;
 mod models;
@@ -38,5 +40,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(args) => predict::run(g, args),
         Command::Model(cmd) => train::run(g, cmd),
         Command::Eval(cmd) => eval::run(g, cmd),
+        Command::Incidents(args) => incidents::run(g, args),
     }
 }
