@@ -127,6 +127,23 @@ fn store_continues_and_replay_adds_nothing() {
         out.contains("[logs/WS01.corp.local.evtx:record 11]"),
         "{out}"
     );
+    // What comes next, from the incident's techniques (killchain predict).
+    assert!(out.contains("Next moves, likely adversary"), "{out}");
+    assert!(out.contains("Next tactic"), "{out}");
+    assert!(out.contains("Playbook"), "{out}");
+    let (code, json, err) = run(dir.path(), &["incident", "show", &old_main, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let seen = v["prediction"]["observed"]
+        .as_array()
+        .expect("prediction.observed");
+    assert!(!seen.is_empty(), "{json}");
+    assert!(
+        v["prediction"]["next_tactics"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{json}"
+    );
 }
 
 #[test]

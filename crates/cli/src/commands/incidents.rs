@@ -422,9 +422,16 @@ fn show(
     let Some(inc) = store.incident(id)? else {
         bail!("no incident {id:?} in {}", path.display());
     };
+    // What comes next: the anticipator over the incident's techniques in
+    // time order (the same model and playbooks as `killchain predict`).
+    let ctx = context::load(global)?;
+    let (anticipator, _) = super::predict::build_anticipator(global, &ctx, &[], true, &[], 5)?;
+    let prediction = anticipator.predict(&observed_steps(&inc));
     let mut out = io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &inc)?;
+        let mut v = serde_json::to_value(&inc)?;
+        v["prediction"] = serde_json::to_value(&prediction)?;
+        serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -530,6 +537,29 @@ fn show(
             )?;
         }
     }
-    // The prediction section (crates/anticipate) attaches here: see docs/incidents.md.
+    writeln!(
+        out,
+        "\nNext moves, likely adversary, countermeasures and playbooks"
+    )?;
+    super::predict::write_report(&mut out, &prediction)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The techniques of an incident's findings, oldest first (a technique
+/// repeated by consecutive findings counts once).
+fn observed_steps(inc: &Incident) -> killchain_anticipate::Observed {
+    let mut evidence: Vec<&killchain_correlate::FindingRef> = inc.evidence.iter().collect();
+    evidence.sort_by_key(|e| e.time);
+    let mut steps: Vec<killchain_anticipate::prediction::ObservedStep> = Vec::new();
+    for e in evidence {
+        for t in &e.techniques {
+            if steps.last().and_then(|s| s.technique.as_ref()) != Some(t) {
+                steps.push(killchain_anticipate::prediction::ObservedStep {
+                    technique: Some(t.clone()),
+                    tactic: None,
+                });
+            }
+        }
+    }
+    killchain_anticipate::Observed { steps }
 }

@@ -275,21 +275,18 @@ pub fn run(global: &GlobalOpts, args: PredictArgs) -> Result<ExitCode> {
         bad += f.malformed;
         observed.steps.extend(f.observed.steps);
     }
-    let (flows, read, saved_weights) = training_flows(global, &args.flows, !args.no_saved_model)?;
+    let (anticipator, read) = build_anticipator(
+        global,
+        &ctx,
+        &args.flows,
+        !args.no_saved_model,
+        &args.playbooks,
+        args.top,
+    )?;
     if !args.flows.is_empty() {
         eprintln!("{}", flows_summary("predict", &read));
     }
     bad += read.bad_files + read.warnings;
-    let (resolved, _) = resolve_flows(&ctx.kb, &flows);
-    let weights =
-        saved_weights.unwrap_or_else(|| fit_weights(&ctx.kb, &resolved, Weights::default()));
-    let predictor = Predictor::train(&ctx.kb, &resolved, weights);
-    let playbooks = load_playbooks(global, &args.playbooks, &ctx)?;
-    let options = PredictOptions {
-        top: args.top.max(1),
-        ..PredictOptions::default()
-    };
-    let anticipator = Anticipator::new(predictor, &ctx.models, playbooks, options);
     let prediction = anticipator.predict(&observed);
     for n in &prediction.notes {
         eprintln!("killchain: note: {n}");
@@ -314,6 +311,33 @@ pub fn run(global: &GlobalOpts, args: PredictArgs) -> Result<ExitCode> {
 
 fn pct(p: f64) -> String {
     format!("{:>5.1}%", p * 100.0)
+}
+
+/// The anticipator `predict` and `incident show` use: trained on the saved
+/// model's flows (unless `use_saved` is false) plus `flows`, with the
+/// playbooks (built-in, data dir, `playbooks`); `top` items per list.
+pub fn build_anticipator<'k>(
+    global: &GlobalOpts,
+    ctx: &'k Context,
+    flows: &[PathBuf],
+    use_saved: bool,
+    playbooks: &[PathBuf],
+    top: usize,
+) -> Result<(Anticipator<'k>, FlowsRead)> {
+    let (all, read, saved_weights) = training_flows(global, flows, use_saved)?;
+    let (resolved, _) = resolve_flows(&ctx.kb, &all);
+    let weights =
+        saved_weights.unwrap_or_else(|| fit_weights(&ctx.kb, &resolved, Weights::default()));
+    let predictor = Predictor::train(&ctx.kb, &resolved, weights);
+    let playbooks = load_playbooks(global, playbooks, ctx)?;
+    let options = PredictOptions {
+        top: top.max(1),
+        ..PredictOptions::default()
+    };
+    Ok((
+        Anticipator::new(predictor, &ctx.models, playbooks, options),
+        read,
+    ))
 }
 
 /// The terminal report.
