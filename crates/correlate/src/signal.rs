@@ -148,18 +148,9 @@ pub struct PhaseAt {
     pub index: usize,
 }
 
-/// Pointer back to the original record (as `killchain.record`, plus the file).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct SignalRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record_id: Option<String>,
-}
+/// Pointer back to the original record (as `killchain.record`, plus the
+/// file): the finding's own record reference.
+pub type SignalRecord = killchain_map::finding::RecordRef;
 
 /// One finding as the correlator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
