@@ -25,7 +25,6 @@
 //! too common to mean anything (SYSTEM, a domain controller's address) are
 //! down-weighted by the correlator from their frequency in the data.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -33,6 +32,7 @@ use std::sync::{Arc, LazyLock};
 use jiff::Timestamp;
 use killchain_map::finding::Finding;
 use killchain_map::path::first_text;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -350,7 +350,7 @@ const WIN_PREFIXES: &[&str] = &["", "winlog.event_data.", "Event.EventData."];
 
 /// Every field `win_text` reads, with its paths under each prefix, built once
 /// (formatting the paths per lookup was a third of the correlation time).
-static WIN_PATHS: LazyLock<HashMap<&'static str, Vec<String>>> = LazyLock::new(|| {
+static WIN_PATHS: LazyLock<FxHashMap<&'static str, Vec<String>>> = LazyLock::new(|| {
     let fields = LOGON_FIELDS
         .iter()
         .chain(GUID_FIELDS)
