@@ -338,16 +338,7 @@ fn parse_afb(root: &Value, file: &str) -> Result<FlowFile, AnticipateError> {
             }),
         }
     }
-    let edges = collapse(&nodes, &succ);
-    Ok(FlowFile {
-        flows: vec![Flow {
-            name: name.unwrap_or_else(|| file_stem(file)),
-            source: file.to_string(),
-            actions,
-            edges,
-        }],
-        warnings,
-    })
+    Ok(single_flow(file, name, actions, &nodes, &succ, warnings))
 }
 
 /// STIX bundles: `attack-action` (technique_id, tactic_id, effect_refs),
@@ -447,16 +438,7 @@ fn parse_stix(root: &Value, file: &str) -> Result<FlowFile, AnticipateError> {
             reason: format!("refers to {to}, which is not in the bundle (edge left out)"),
         });
     }
-    let edges = collapse(&nodes, &succ);
-    Ok(FlowFile {
-        flows: vec![Flow {
-            name: name.unwrap_or_else(|| file_stem(file)),
-            source: file.to_string(),
-            actions,
-            edges,
-        }],
-        warnings,
-    })
+    Ok(single_flow(file, name, actions, &nodes, &succ, warnings))
 }
 
 fn object_name(v: &Value, i: usize) -> String {
@@ -465,6 +447,27 @@ fn object_name(v: &Value, i: usize) -> String {
         .find_map(|k| v.get(*k).and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| format!("objects[{i}]"))
+}
+
+/// A file holding one flow: its actions, the collapsed edges, and the
+/// warnings met while reading it; unnamed flows take the file's stem.
+fn single_flow(
+    file: &str,
+    name: Option<String>,
+    actions: Vec<Action>,
+    nodes: &HashMap<String, Node>,
+    succ: &HashMap<String, Vec<String>>,
+    warnings: Vec<FlowWarning>,
+) -> FlowFile {
+    FlowFile {
+        flows: vec![Flow {
+            name: name.unwrap_or_else(|| file_stem(file)),
+            source: file.to_string(),
+            actions,
+            edges: collapse(nodes, succ),
+        }],
+        warnings,
+    }
 }
 
 fn file_stem(file: &str) -> String {

@@ -433,14 +433,17 @@ impl<'e> Correlator<'e> {
     /// Judges every open window whose condition waits for its end, and
     /// clears all state. Call once the input is over.
     pub fn finish(&mut self, out: &mut Vec<CorrelationHit>) {
-        let mut keys: Vec<_> = self.groups.keys().cloned().collect();
+        let keys: Vec<_> = self.groups.keys().cloned().collect();
+        self.retire(keys, out);
+    }
+
+    /// Drops these groups, in key order, judging those whose condition
+    /// waits for the window's end.
+    fn retire(&mut self, mut keys: Vec<StateKey>, out: &mut Vec<CorrelationHit>) {
         keys.sort();
         for key in keys {
             if let Some(mut g) = self.groups.remove(&key) {
-                let c = key.0 as usize;
-                if self.correlations[c].at_close && !g.entries.is_empty() {
-                    self.judge(c, &key.1, &mut g, out);
-                }
+                self.close(key.0 as usize, &key.1, &mut g, out);
             }
         }
     }
@@ -668,7 +671,7 @@ impl<'e> Correlator<'e> {
     /// those that wait for their window's end.
     fn sweep(&mut self, out: &mut Vec<CorrelationHit>) {
         let now = self.now;
-        let mut idle: Vec<StateKey> = self
+        let idle: Vec<StateKey> = self
             .groups
             .iter()
             .filter(|((c, _), g)| {
@@ -685,15 +688,7 @@ impl<'e> Correlator<'e> {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        idle.sort();
-        for key in idle {
-            if let Some(mut g) = self.groups.remove(&key) {
-                let c = key.0 as usize;
-                if self.correlations[c].at_close && !g.entries.is_empty() {
-                    self.judge(c, &key.1, &mut g, out);
-                }
-            }
-        }
+        self.retire(idle, out);
     }
 }
 

@@ -45,4 +45,4 @@ pub use error::RecordError;
 pub use input::open_input;
 pub use json_records::{Format, JsonRecords, Record};
 pub use windows::{detect_shape, flatten_windows, WinShape};
-pub use zip_input::for_each_zip_member;
+pub use zip_input::{for_each_zip_member, not_log_member};

@@ -31,6 +31,17 @@ pub fn for_each_zip_member<E: From<io::Error>>(
     Ok(())
 }
 
+/// The extension of an archive member that is a capture, binary or EVTX
+/// file rather than JSON lines (log dataset archives carry them too), if
+/// it is one.
+pub fn not_log_member(member: &str) -> Option<&str> {
+    let ext = member.rsplit_once('.')?.1;
+    const BINARY: [&str; 9] = [
+        "pcap", "pcapng", "cap", "evtx", "exe", "dll", "bin", "etl", "zip",
+    ];
+    BINARY.iter().find(|b| ext.eq_ignore_ascii_case(b)).copied()
+}
+
 fn zip_error(e: zip::result::ZipError, path: &Path, member: Option<usize>) -> io::Error {
     let what = match member {
         Some(i) => format!("{}: zip member {i}: {e}", path.display()),
@@ -79,5 +90,15 @@ mod tests {
                 .contains("bad.zip: not a readable zip archive"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn captures_and_binaries_are_not_log_members() {
+        assert_eq!(not_log_member("run_2022-05-11.pcap"), Some("pcap"));
+        assert_eq!(not_log_member("dir/capture.PCAPNG"), Some("pcapng"));
+        assert_eq!(not_log_member("Security.evtx"), Some("evtx"));
+        assert_eq!(not_log_member("events.json"), None);
+        assert_eq!(not_log_member("events_2020-10-27.ndjson"), None);
+        assert_eq!(not_log_member("no-extension"), None);
     }
 }

@@ -30,7 +30,8 @@ use killchain_detect::{
     CorrelationHit, Correlator, Engine, FieldList, Level, Options, RuleInfo, Scratch, Selection,
 };
 use killchain_ingest::{
-    flatten_windows, for_each_zip_member, open_input, EvtxFile, Format, JsonRecords, RecordError,
+    flatten_windows, for_each_zip_member, not_log_member, open_input, EvtxFile, Format,
+    JsonRecords, RecordError,
 };
 use killchain_map::enrich::{Detail, Enrichment};
 use killchain_map::extract::{parse_tag, Dialect, FieldPaths, Reference};
@@ -432,7 +433,7 @@ fn hunt_file(
             let label = format!("{name}:{member}");
             // Archives of log datasets also carry captures and binaries:
             // say so once per member instead of one error per line.
-            if let Some(ext) = binary_extension(member) {
+            if let Some(ext) = not_log_member(member) {
                 r.skipped
                     .push(format!("{label}: skipped: a .{ext} member is not JSON"));
                 return Ok(());
@@ -445,16 +446,6 @@ fn hunt_file(
     }
     seen.fetch_add(r.events, Ordering::Relaxed);
     r
-}
-
-/// The extension of a zip member that is a capture, binary or EVTX file
-/// rather than JSON lines.
-fn binary_extension(member: &str) -> Option<&str> {
-    let ext = member.rsplit_once('.')?.1;
-    const BINARY: [&str; 9] = [
-        "pcap", "pcapng", "cap", "evtx", "exe", "dll", "bin", "etl", "zip",
-    ];
-    BINARY.iter().find(|b| ext.eq_ignore_ascii_case(b)).copied()
 }
 
 fn json_records(
