@@ -128,10 +128,15 @@ pub struct Engine {
     scans: Vec<FieldScan>,
     /// Per rule: it has a prefilter requirement (else it is always evaluated).
     gated: Vec<bool>,
-    /// The pseudo-field whose scan covers every string value (keywords), and
-    /// per rule: its requirement includes keyword literals.
-    keywords_field: FieldId,
-    keyword_gated: Vec<bool>,
+    /// Keyword literal scanners, one per distinct set of keyword-gated
+    /// rules a source routes to (so an event is scanned only for the
+    /// keywords of rules that can run on it), and which one each source
+    /// (or, routing off, every event) uses.
+    keyword_scans: Vec<FieldScan>,
+    source_keywords: Vec<Option<u32>>,
+    unrouted_keywords: Option<u32>,
+    /// No keyword literal holds a NUL: values can be scanned joined by NULs.
+    keyword_joined: bool,
     /// Sigma correlation rules over the rules above.
     correlations: Vec<Correlation>,
     /// Per rule: the values correlations read from its matching events
@@ -415,7 +420,54 @@ impl Engine {
             gated[*i as usize] = true;
             keyword_gated[*i as usize] = req.iter().any(|(f, _)| *f == keywords_field);
         }
-        let scans = prefilter::build(&reqs, keywords_field);
+        let keyword_joined = !reqs
+            .iter()
+            .flat_map(|(_, req)| req)
+            .any(|(f, lit)| *f == keywords_field && lit.contains('\0'));
+        // Field literals in per-field scanners; keyword literals apart,
+        // grouped by the rules an event can be routed to.
+        let field_reqs: Vec<(u32, prefilter::Requirement)> = reqs
+            .iter()
+            .map(|(r, req)| {
+                let own = req.iter().filter(|(f, _)| *f != keywords_field);
+                (*r, own.cloned().collect())
+            })
+            .collect();
+        let scans = prefilter::build(&field_reqs);
+        let mut keyword_scans = Vec::new();
+        let mut keyword_groups: HashMap<Vec<u32>, Option<u32>> = HashMap::new();
+        let mut keywords_of = |rules: &[u32]| -> Option<u32> {
+            let gated: Vec<u32> = rules
+                .iter()
+                .copied()
+                .filter(|&r| keyword_gated[r as usize])
+                .collect();
+            if gated.is_empty() {
+                return None;
+            }
+            *keyword_groups.entry(gated).or_insert_with_key(|gated| {
+                let subset: Vec<(u32, prefilter::Requirement)> = reqs
+                    .iter()
+                    .filter(|(r, _)| gated.binary_search(r).is_ok())
+                    .map(|(r, req)| {
+                        let kw = req.iter().filter(|(f, _)| *f == keywords_field);
+                        (*r, kw.cloned().collect())
+                    })
+                    .collect();
+                let scan = prefilter::build(&subset).pop()?;
+                keyword_scans.push(scan);
+                Some(keyword_scans.len() as u32 - 1)
+            })
+        };
+        let source_keywords: Vec<Option<u32>> = sources
+            .iter()
+            .map(|src| {
+                let mut rules = src.rules.clone();
+                rules.sort_unstable();
+                keywords_of(&rules)
+            })
+            .collect();
+        let unrouted_keywords = keywords_of(&unrouted);
         for s in &scans {
             lower_fields[s.field as usize] = true;
         }
@@ -447,8 +499,10 @@ impl Engine {
             fields,
             scans,
             gated,
-            keywords_field,
-            keyword_gated,
+            keyword_scans,
+            source_keywords,
+            unrouted_keywords,
+            keyword_joined,
             feeds: compiled.correlations.iter().flat_map(|c| c.sources()).fold(
                 vec![false; compiled.needs.len()],
                 |mut v, s| {
@@ -614,6 +668,11 @@ impl Engine {
                 if !holds {
                     continue;
                 }
+                if let Some(k) = self.source_keywords[s] {
+                    if !scratch.keyword_scans.contains(&k) {
+                        scratch.keyword_scans.push(k);
+                    }
+                }
                 for &(rule_f, event_f) in &src.aliases {
                     let (rf, ef) = (rule_f as usize, event_f as usize);
                     if slots[rf] == ABSENT && slots[ef] != ABSENT {
@@ -635,63 +694,67 @@ impl Engine {
             }
         } else {
             candidates.extend_from_slice(&self.unrouted);
+            scratch.keyword_scans.extend(self.unrouted_keywords);
         }
 
         // Prefilter: scan each field once for every rule's literals.
         let marked = &mut scratch.marked;
         let marked_list = &mut scratch.marked_list;
+        let mut mark = |r: u32| {
+            if !marked[r as usize] {
+                marked[r as usize] = true;
+                marked_list.push(r);
+            }
+        };
+        if !scratch.keyword_scans.is_empty() {
+            // Keyword literals: every string value, lower-cased into one
+            // buffer, scanned once per keyword scanner the event's sources
+            // use. NUL-separated, so no literal spans two values (literals
+            // with a NUL are scanned value by value instead).
+            let kw_scans = scratch
+                .keyword_scans
+                .iter()
+                .map(|&k| &self.keyword_scans[k as usize]);
+            let mut mark_all = |text: &str| {
+                for scan in kw_scans.clone() {
+                    scan.scan
+                        .each_present(text, |i| scan.rules[i].iter().for_each(|&r| mark(r)));
+                }
+            };
+            let text = &mut scratch.keyword_text;
+            text.clear();
+            for v in &all {
+                each_string(v, &mut |s| {
+                    push_lower(text, s);
+                    if self.keyword_joined {
+                        text.push('\0');
+                    } else {
+                        mark_all(text);
+                        text.clear();
+                    }
+                    false
+                });
+            }
+            if self.keyword_joined {
+                mark_all(text);
+            }
+            scratch.keyword_scans.clear();
+        }
         if !candidates.is_empty() {
             for scan in &self.scans {
-                if scan.field == self.keywords_field {
-                    // Keyword literals: every string value of the event,
-                    // lower-cased, scanned once, when a candidate needs it.
-                    if candidates.iter().any(|&r| self.keyword_gated[r as usize]) {
-                        for v in &all {
-                            each_string(v, &mut |s| {
-                                // The automaton folds ASCII case itself; other
-                                // text is lower-cased first (Unicode folding
-                                // can turn a non-ASCII letter into an ASCII one).
-                                let l = if s.is_ascii() {
-                                    Cow::Borrowed(s)
-                                } else {
-                                    lower(s)
-                                };
-                                for m in scan.automaton.find_overlapping_iter(&*l) {
-                                    for &r in &scan.rules[m.pattern().as_usize()] {
-                                        if !marked[r as usize] {
-                                            marked[r as usize] = true;
-                                            marked_list.push(r);
-                                        }
-                                    }
-                                }
-                                false
-                            });
-                        }
-                    }
-                    continue;
-                }
                 let slot = slots[scan.field as usize];
                 if slot == ABSENT {
                     continue;
                 }
                 let (v, span) = vals[slot as usize];
-                let mut mark = |r: u32| {
-                    if !marked[r as usize] {
-                        marked[r as usize] = true;
-                        marked_list.push(r);
-                    }
-                };
                 match v {
                     Value::String(s) => {
                         let text = match span {
                             Span::Raw => s.as_str(),
                             Span::At(a, b) => &arena[a as usize..b as usize],
                         };
-                        for m in scan.automaton.find_overlapping_iter(text) {
-                            for &r in &scan.rules[m.pattern().as_usize()] {
-                                mark(r);
-                            }
-                        }
+                        scan.scan
+                            .each_present(text, |i| scan.rules[i].iter().for_each(|&r| mark(r)));
                     }
                     _ => scan.all_rules.iter().for_each(|&r| mark(r)),
                 }
@@ -726,6 +789,18 @@ impl Engine {
 
 const ABSENT: u32 = u32::MAX;
 
+/// Appends `s` lower-cased as the prefilter's literals are (ASCII in place,
+/// other text through Unicode lower-casing, as `lower` does).
+fn push_lower(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.push_str(&s.to_lowercase());
+    }
+}
+
 /// Where a value's lower-cased text is: the raw text itself, or a span of
 /// the scratch arena.
 #[derive(Debug, Clone, Copy)]
@@ -746,6 +821,10 @@ pub struct Scratch {
     /// Rules whose prefilter literal was seen in this event.
     marked: Vec<bool>,
     marked_list: Vec<u32>,
+    /// The event's string values lower-cased, for the keyword scan.
+    keyword_text: String,
+    /// The keyword scanners this event's sources use.
+    keyword_scans: Vec<u32>,
 }
 
 impl Scratch {

@@ -11,7 +11,7 @@
 //! still decides. Literals are lower-cased: for case-sensitive (`cased`)
 //! values, lower-case containment is still necessary.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{packed, AhoCorasick, AhoCorasickKind, MatchKind, Span};
 use rayon::prelude::*;
 
 use crate::compile::{Cond, Det, Item, ItemTest, Logic, Need};
@@ -110,21 +110,101 @@ fn union(reqs: impl Iterator<Item = Option<Requirement>>) -> Option<Requirement>
     (!out.is_empty()).then_some(out)
 }
 
-/// Per field: one automaton over every rule's literals for that field.
+/// Finds every literal of a set that occurs in a text (overlapping ones
+/// too). Up to a few dozen literals, aho-corasick's packed SIMD searcher
+/// (Teddy) finds candidate positions many times faster than an automaton
+/// walking every byte; it reports leftmost matches only, so each position
+/// it stops at is checked against every literal and the search resumes one
+/// byte further. Larger sets use an overlapping automaton.
+#[derive(Debug, Clone)]
+pub(crate) struct LiteralScan {
+    packed: Option<packed::Searcher>,
+    /// Built only when there is no packed searcher.
+    automaton: Option<AhoCorasick>,
+    literals: Vec<Box<[u8]>>,
+}
+
+impl LiteralScan {
+    /// `None` when `literals` is empty or the automaton cannot be built.
+    pub(crate) fn new(literals: &[&str]) -> Option<LiteralScan> {
+        if literals.is_empty() {
+            return None;
+        }
+        let packed = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(literals)
+            .build();
+        let automaton = match packed {
+            Some(_) => None,
+            None => {
+                // A DFA scans fastest; it is worth its build time only up
+                // to a size.
+                let kind = if literals.len() <= 400 {
+                    AhoCorasickKind::DFA
+                } else {
+                    AhoCorasickKind::ContiguousNFA
+                };
+                let built = AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(kind))
+                    .build(literals)
+                    .or_else(|_| AhoCorasick::new(literals))
+                    .ok()?;
+                Some(built)
+            }
+        };
+        Some(LiteralScan {
+            packed,
+            automaton,
+            literals: literals.iter().map(|l| l.as_bytes().into()).collect(),
+        })
+    }
+
+    /// Calls `found` with the index of every literal occurring in `text`
+    /// (possibly more than once per literal).
+    #[inline]
+    pub(crate) fn each_present(&self, text: &str, mut found: impl FnMut(usize)) {
+        let hay = text.as_bytes();
+        if let Some(searcher) = &self.packed {
+            let mut at = 0;
+            while at < hay.len() {
+                let Some(m) = searcher.find_in(hay, Span::from(at..hay.len())) else {
+                    break;
+                };
+                let start = m.start();
+                for (i, lit) in self.literals.iter().enumerate() {
+                    if hay[start..].starts_with(lit) {
+                        found(i);
+                    }
+                }
+                at = start + 1;
+            }
+        } else if let Some(automaton) = &self.automaton {
+            for m in automaton.find_overlapping_iter(hay) {
+                found(m.pattern().as_usize());
+            }
+        }
+    }
+}
+
+/// Per field: one scanner over every rule's literals for that field.
 #[derive(Debug, Clone)]
 pub(crate) struct FieldScan {
     pub(crate) field: FieldId,
-    pub(crate) automaton: AhoCorasick,
-    /// Pattern index -> rules needing it.
+    pub(crate) scan: LiteralScan,
+    /// Literal index -> rules needing it.
     pub(crate) rules: Vec<Vec<u32>>,
     /// Every rule that needs some literal of this field (for non-string values).
     pub(crate) all_rules: Vec<u32>,
 }
 
-/// Builds the per-field scanners from (rule, requirement) pairs.
-/// `kw` (the keywords pseudo-field) gets an ASCII-case-insensitive
-/// automaton, so ASCII values can be scanned without lower-casing them.
-pub(crate) fn build(reqs: &[(u32, Requirement)], kw: FieldId) -> Vec<FieldScan> {
+/// Builds the per-field scanners from (rule, requirement) pairs. Scanners
+/// are case-sensitive over lower-cased literals: the engine scans
+/// lower-cased text (keywords included: all of an event's strings are
+/// lower-cased into one buffer), which lets aho-corasick use its fast
+/// literal searchers (an ASCII-case-insensitive automaton cannot).
+pub(crate) fn build(reqs: &[(u32, Requirement)]) -> Vec<FieldScan> {
     use std::collections::BTreeMap;
     let mut by_field: BTreeMap<FieldId, BTreeMap<Box<str>, Vec<u32>>> = BTreeMap::new();
     for (rule, req) in reqs {
@@ -137,27 +217,14 @@ pub(crate) fn build(reqs: &[(u32, Requirement)], kw: FieldId) -> Vec<FieldScan> 
                 .push(*rule);
         }
     }
-    // One automaton per field, built in parallel (they are independent; the
+    // One scanner per field, built in parallel (they are independent; the
     // largest fields dominate rule loading).
     let fields: Vec<_> = by_field.into_iter().collect();
     fields
         .into_par_iter()
         .filter_map(|(field, lits)| {
             let patterns: Vec<&str> = lits.keys().map(|k| &**k).collect();
-            // A DFA scans fastest; it is worth its build time for the
-            // fields with many literals only up to a size.
-            let kind = if patterns.len() <= 400 {
-                AhoCorasickKind::DFA
-            } else {
-                AhoCorasickKind::ContiguousNFA
-            };
-            let automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .ascii_case_insensitive(field == kw)
-                .kind(Some(kind))
-                .build(&patterns)
-                .or_else(|_| AhoCorasick::new(&patterns))
-                .ok()?;
+            let scan = LiteralScan::new(&patterns)?;
             let mut rules: Vec<Vec<u32>> = lits.into_values().collect();
             for r in &mut rules {
                 r.sort_unstable();
@@ -168,10 +235,41 @@ pub(crate) fn build(reqs: &[(u32, Requirement)], kw: FieldId) -> Vec<FieldScan> 
             all_rules.dedup();
             Some(FieldScan {
                 field,
-                automaton,
+                scan,
                 rules,
                 all_rules,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn present(lits: &[&str], text: &str) -> Vec<usize> {
+        let scan = LiteralScan::new(lits).unwrap();
+        let mut out = Vec::new();
+        scan.each_present(text, |i| out.push(i));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn finds_overlapping_and_same_start_literals() {
+        // Few literals: the packed searcher; many: the automaton. Both must
+        // report literals hidden inside or starting with another.
+        let few = ["lsadump::", "lsa", "dump", "sekurlsa::"];
+        assert_eq!(present(&few, "x sekurlsa::lsadump:: y"), [0, 1, 2, 3]);
+        assert_eq!(present(&few, "nothing here"), Vec::<usize>::new());
+        let many: Vec<String> = (0..300).map(|i| format!("lit{i:03}x")).collect();
+        let mut lits: Vec<&str> = many.iter().map(String::as_str).collect();
+        lits.extend(few);
+        assert!(LiteralScan::new(&lits).unwrap().packed.is_none());
+        assert_eq!(
+            present(&lits, "sekurlsa::lsadump:: lit007x"),
+            [7, 300, 301, 302, 303]
+        );
+    }
 }
