@@ -123,6 +123,8 @@ pub struct Engine {
     /// Rules that run on every event (routing off).
     unrouted: Vec<u32>,
     has_keywords: bool,
+    /// Per rule: it has a keyword selection (reads every value of the event).
+    uses_keywords: Vec<bool>,
     routing: bool,
     /// Cross-rule literal scanners, one per field (see `prefilter.rs`).
     scans: Vec<FieldScan>,
@@ -398,14 +400,15 @@ impl Engine {
 
         let keywords_field = fields.intern(prefilter::KEYWORDS_FIELD);
         let mut lower_fields = vec![false; fields.names.len()];
-        let mut has_keywords = false;
-        for r in &rules {
+        let mut uses_keywords = vec![false; rules.len()];
+        for (r, flag) in rules.iter().zip(&mut uses_keywords) {
             for logic in std::iter::once(&r.logic).chain(&r.filters) {
                 for d in &logic.dets {
-                    mark_lower(d, &mut lower_fields, &mut has_keywords);
+                    mark_lower(d, &mut lower_fields, flag);
                 }
             }
         }
+        let has_keywords = uses_keywords.contains(&true);
         // The prefilter: per-field literal scanners.
         let reqs: Vec<(u32, prefilter::Requirement)> = rules
             .iter()
@@ -495,6 +498,7 @@ impl Engine {
             channel_field,
             unrouted,
             has_keywords,
+            uses_keywords,
             routing: opts.routing,
             fields,
             scans,
@@ -598,6 +602,63 @@ impl Engine {
         scratch: &mut Scratch,
         out: &mut Vec<usize>,
     ) {
+        scratch.keyword_text.clear();
+        self.evaluate_inner(event, scratch, out, false);
+    }
+
+    /// Whether the engine reads a field of this name (a rule's, an alias's
+    /// or routing's): a record's other members can be left out of the event
+    /// given to [`Engine::evaluate_partial`].
+    pub fn reads_field(&self, name: &str) -> bool {
+        self.lookup.contains_key(name)
+    }
+
+    /// Whether [`Engine::evaluate_partial`] can be used (keyword literals
+    /// are searched over joined values: none holds a NUL).
+    pub fn supports_partial(&self) -> bool {
+        self.keyword_joined
+    }
+
+    /// Notes a string value of the event that is left out of the event
+    /// given to [`Engine::evaluate_partial`] (keyword selections search
+    /// every value).
+    pub fn note_left_out(&self, s: &str, notes: &mut LeftOut) {
+        if self.has_keywords {
+            push_lower(&mut notes.text, s);
+            notes.text.push('\0');
+        }
+    }
+
+    /// [`Engine::evaluate`] for an event that holds only the fields the
+    /// engine reads ([`Engine::reads_field`]), the string values of the
+    /// others given to [`Engine::note_left_out`] first. Returns false, with
+    /// nothing pushed, when that is not enough: a rule with a keyword
+    /// selection (which reads every value) passed the prefilter. Then
+    /// evaluate the whole event instead.
+    pub fn evaluate_partial<E: Event + ?Sized>(
+        &self,
+        event: &E,
+        notes: &mut LeftOut,
+        scratch: &mut Scratch,
+        out: &mut Vec<usize>,
+    ) -> bool {
+        debug_assert!(self.supports_partial());
+        // The notes are the start of the keyword text (buffers swapped,
+        // not copied).
+        std::mem::swap(&mut scratch.keyword_text, &mut notes.text);
+        let complete = self.evaluate_inner(event, scratch, out, true);
+        std::mem::swap(&mut scratch.keyword_text, &mut notes.text);
+        notes.text.clear();
+        complete
+    }
+
+    fn evaluate_inner<E: Event + ?Sized>(
+        &self,
+        event: &E,
+        scratch: &mut Scratch,
+        out: &mut Vec<usize>,
+        partial: bool,
+    ) -> bool {
         scratch.ensure(self.fields.names.len(), self.rules.len());
         let mut vals: Vec<(&Value, Span)> = Vec::with_capacity(32);
         let mut all: Vec<&Value> = Vec::new();
@@ -722,7 +783,6 @@ impl Engine {
                 }
             };
             let text = &mut scratch.keyword_text;
-            text.clear();
             for v in &all {
                 each_string(v, &mut |s| {
                     push_lower(text, s);
@@ -740,6 +800,7 @@ impl Engine {
             }
             scratch.keyword_scans.clear();
         }
+        scratch.keyword_text.clear();
         if !candidates.is_empty() {
             for scan in &self.scans {
                 let slot = slots[scan.field as usize];
@@ -767,9 +828,16 @@ impl Engine {
             arena,
             all: &all,
         };
+        let before = out.len();
+        let mut complete = true;
         for &r in candidates.iter() {
             if self.gated[r as usize] && !marked[r as usize] {
                 continue;
+            }
+            if partial && self.uses_keywords[r as usize] {
+                out.truncate(before);
+                complete = false;
+                break;
             }
             let rule = &self.rules[r as usize];
             if eval_logic(&rule.logic, &ctx) && !rule.filters.iter().any(|f| eval_logic(f, &ctx)) {
@@ -784,6 +852,7 @@ impl Engine {
             marked[r as usize] = false;
         }
         marked_list.clear();
+        complete
     }
 }
 
@@ -807,6 +876,21 @@ fn push_lower(out: &mut String, s: &str) {
 enum Span {
     Raw,
     At(u32, u32),
+}
+
+/// The string values of an event left out of the event given to
+/// [`Engine::evaluate_partial`], noted with [`Engine::note_left_out`]
+/// (lower-cased, for keyword selections). Emptied by each evaluation.
+#[derive(Debug, Default)]
+pub struct LeftOut {
+    text: String,
+}
+
+impl LeftOut {
+    /// Forgets the notes (a record whose parse failed half-way).
+    pub fn clear(&mut self) {
+        self.text.clear();
+    }
 }
 
 /// Reusable per-thread buffers for [`Engine::evaluate`].

@@ -38,7 +38,7 @@ pub mod rules;
 pub use builtin::builtin_rules;
 pub use compile::{CompileError, Placeholders};
 pub use correlation::{Correlation, CorrelationHit, CorrelationKind, Correlator};
-pub use engine::{Engine, Options, RuleText, Scratch, Selection};
+pub use engine::{Engine, LeftOut, Options, RuleText, Scratch, Selection};
 pub use event::{Event, FieldList, JsonEvent};
 pub use pipeline::{Pipeline, PipelineError, PipelineFile};
 pub use rules::{Level, LoadEntry, LoadReport, Outcome, RuleInfo};

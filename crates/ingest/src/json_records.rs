@@ -92,8 +92,11 @@ enum Step {
 /// Yields `Ok(Record)` per decoded record and `Err(RecordError)` per problem.
 /// After a [`RecordError::Malformed`] iteration continues; after any other
 /// error it ends. Memory use is bounded by the largest single record.
-pub struct JsonRecords<R: BufRead> {
+pub struct JsonRecords<R: BufRead, P = fn(&[u8]) -> serde_json::Result<Value>> {
     reader: R,
+    /// Decodes one record's bytes (`serde_json::from_slice` unless the
+    /// caller brings its own, see [`JsonRecords::with_parser`]).
+    parse: P,
     format: Format,
     state: State,
     /// Current record's bytes when it spans reader chunks (reused).
@@ -109,8 +112,18 @@ pub struct JsonRecords<R: BufRead> {
 impl<R: BufRead> JsonRecords<R> {
     /// Reads records from `reader` laid out as `format`.
     pub fn new(reader: R, format: Format) -> Self {
+        JsonRecords::with_parser(reader, format, parse_whole)
+    }
+}
+
+impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P> {
+    /// [`JsonRecords::new`] with the decoding of each record's bytes left
+    /// to `parse` (a selective parse such as [`crate::parse_selected`], say);
+    /// its errors are reported like serde_json's, with the record's place.
+    pub fn with_parser(reader: R, format: Format, parse: P) -> Self {
         Self {
             reader,
+            parse,
             format,
             state: State::Start,
             buf: Vec::new(),
@@ -240,7 +253,8 @@ impl<R: BufRead> JsonRecords<R> {
                 // Fast path: the whole line is in the reader's buffer, parse
                 // it in place without copying.
                 Some(pos) if self.buf.is_empty() => {
-                    let step = ndjson_record(&chunk[..pos], line, col, &mut self.index);
+                    let step =
+                        ndjson_record(&mut self.parse, &chunk[..pos], line, col, &mut self.index);
                     self.reader.consume(pos + 1);
                     self.line += 1;
                     self.col = 0;
@@ -260,7 +274,13 @@ impl<R: BufRead> JsonRecords<R> {
         }
         self.line += 1;
         self.col = 0;
-        Ok(ndjson_record(&self.buf, line, col, &mut self.index))
+        Ok(ndjson_record(
+            &mut self.parse,
+            &self.buf,
+            line,
+            col,
+            &mut self.index,
+        ))
     }
 
     /// Array mode between arrays: the next `[`, the end, or garbage.
@@ -353,7 +373,7 @@ impl<R: BufRead> JsonRecords<R> {
                 self.buf.extend_from_slice(&chunk[..pos]);
                 &self.buf[..]
             };
-            let parsed = serde_json::from_slice::<Value>(element);
+            let parsed = (self.parse)(element);
             let (end_line, end_col) = match parsed {
                 Ok(_) => advance_valid(line, col, element, scanner.newlines()),
                 // Invalid JSON may hide raw newlines in strings; recount.
@@ -393,7 +413,7 @@ impl<R: BufRead> JsonRecords<R> {
         // Back in "after `[`" state: at end of input it reports the array.
         self.state = State::ArrayOpen { open_line };
         (self.line, self.col) = advance(line, col, &self.buf);
-        Step::Yield(match serde_json::from_slice::<Value>(&self.buf) {
+        Step::Yield(match (self.parse)(&self.buf) {
             Ok(value) => Ok(Record { value, line, index }),
             Err(err) => Err(malformed(&err, line, col, index)),
         })
@@ -413,7 +433,7 @@ impl<R: BufRead> JsonRecords<R> {
     }
 }
 
-impl<R: BufRead> Iterator for JsonRecords<R> {
+impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> Iterator for JsonRecords<R, P> {
     type Item = Result<Record, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -427,7 +447,12 @@ impl<R: BufRead> Iterator for JsonRecords<R> {
     }
 }
 
-impl<R: BufRead> FusedIterator for JsonRecords<R> {}
+impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> FusedIterator for JsonRecords<R, P> {}
+
+/// The default decoding: the whole record as a `Value`.
+fn parse_whole(bytes: &[u8]) -> serde_json::Result<Value> {
+    serde_json::from_slice(bytes)
+}
 
 /// `fill_buf`, retrying when interrupted by a signal.
 fn fill_buf<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
@@ -449,13 +474,19 @@ fn fill_buf<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
 
 /// Decodes one NDJSON line (without its `\n`; a trailing `\r` is JSON
 /// whitespace). Blank lines are not records.
-fn ndjson_record(bytes: &[u8], line: u64, col: u64, next_index: &mut u64) -> Step {
+fn ndjson_record(
+    parse: &mut impl FnMut(&[u8]) -> serde_json::Result<Value>,
+    bytes: &[u8],
+    line: u64,
+    col: u64,
+    next_index: &mut u64,
+) -> Step {
     if bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
         return Step::Continue;
     }
     let index = *next_index;
     *next_index += 1;
-    Step::Yield(match serde_json::from_slice::<Value>(bytes) {
+    Step::Yield(match parse(bytes) {
         Ok(value) => Ok(Record { value, line, index }),
         Err(err) => Err(malformed(&err, line, col, index)),
     })

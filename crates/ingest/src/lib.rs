@@ -15,6 +15,8 @@
 //!   OTRF's, Winlogbeat/ECS) as a flat list of `(Sigma field name, &value)`
 //!   pairs borrowed from the record ([`flatten_windows`]), for the Sigma
 //!   engine. Pure: no I/O.
+//! - [`parse_selected`]: a record parsed with only the members a consumer
+//!   reads materialised (the others' strings handed over, not allocated).
 //!
 //! ```
 //! use killchain_ingest::{Format, JsonRecords};
@@ -37,6 +39,7 @@ pub mod evtx;
 mod input;
 mod json_records;
 mod scan;
+mod selective;
 pub mod windows;
 mod zip_input;
 
@@ -44,5 +47,6 @@ pub use crate::evtx::{find_evtx_files, EvtxError, EvtxFile, EvtxRecord};
 pub use error::RecordError;
 pub use input::open_input;
 pub use json_records::{Format, JsonRecords, Record};
+pub use selective::parse_selected;
 pub use windows::{detect_shape, flatten_windows, WinShape};
 pub use zip_input::{for_each_zip_member, not_log_member};

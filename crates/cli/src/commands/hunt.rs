@@ -9,6 +9,12 @@
 //! (`killchain_detect`), and every match becomes a [`Finding`] through the
 //! same mapper `killchain map` uses, with the rule's tags as references.
 //!
+//! JSON records are parsed selectively (`killchain_ingest::parse_selected`):
+//! only the members the rules read become values, the other members'
+//! strings go to the engine's keyword notes. A record is parsed whole only
+//! when it matches (its finding needs every field) or when a keyword
+//! selection passes the prefilter (it reads every value).
+//!
 //! Sigma correlation rules: matches of the rules they reference are kept as
 //! observations (event time, the group-by values, the record) while files are
 //! scanned; once all are done the observations are sorted by event time
@@ -27,11 +33,12 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use killchain_detect::{
-    CorrelationHit, Correlator, Engine, FieldList, Level, Options, RuleInfo, Scratch, Selection,
+    CorrelationHit, Correlator, Engine, FieldList, LeftOut, Level, Options, RuleInfo, Scratch,
+    Selection,
 };
 use killchain_ingest::{
-    flatten_windows, for_each_zip_member, not_log_member, open_input, EvtxFile, Format,
-    JsonRecords, RecordError,
+    flatten_windows, for_each_zip_member, not_log_member, open_input, parse_selected, EvtxFile,
+    Format, JsonRecords, RecordError,
 };
 use killchain_map::enrich::{Detail, Enrichment};
 use killchain_map::extract::{parse_tag, Dialect, FieldPaths, Reference};
@@ -376,8 +383,33 @@ fn hunt_file(
     // The field list's allocation, kept empty between events.
     let mut spare = FieldList::default();
     let mut hits = Vec::new();
-    let mut on_event = |value: &Value, rref: RecordRef, r: &mut FileResult| {
+    let mut on_event = |rec: Rec<'_>, rref: RecordRef, r: &mut FileResult| {
         r.events += 1;
+        let whole: Value;
+        let value = match rec {
+            Rec::Whole(value) => value,
+            Rec::Partial { value, raw, notes } => {
+                let mut event = std::mem::take(&mut spare).recycle();
+                flatten_windows(value, &mut event.fields);
+                hits.clear();
+                let done = engine.evaluate_partial(&event, notes, scratch, &mut hits);
+                spare = event.recycle();
+                if done && hits.is_empty() {
+                    return;
+                }
+                // A match (its finding reads every field) or a keyword
+                // selection to evaluate: the record whole, evaluated again.
+                match serde_json::from_slice(raw) {
+                    Ok(v) => whole = v,
+                    Err(e) => {
+                        r.errors
+                            .push(format!("{}: {e}", rref.file.as_deref().unwrap_or("")));
+                        return;
+                    }
+                }
+                &whole
+            }
+        };
         let mut event = std::mem::take(&mut spare).recycle();
         flatten_windows(value, &mut event.fields);
         hits.clear();
@@ -418,7 +450,7 @@ fn hunt_file(
                             index: None,
                             record_id: Some(rec.record_id.to_string()),
                         };
-                        on_event(&rec.value, rref, &mut r);
+                        on_event(Rec::Whole(&rec.value), rref, &mut r);
                     }
                     Err(e) => r.errors.push(e.to_string()),
                 }
@@ -427,7 +459,7 @@ fn hunt_file(
         })(),
         Kind::Json => (|| {
             let mut reader = open_input(&f.path).with_context(|| format!("{name}: cannot open"))?;
-            json_records(&mut reader, &name, &name, &mut r, &mut on_event)
+            json_records(&mut reader, &name, &name, engine, &mut r, &mut on_event)
         })(),
         Kind::Zip => for_each_zip_member::<anyhow::Error>(&f.path, |member, reader| {
             let label = format!("{name}:{member}");
@@ -438,7 +470,7 @@ fn hunt_file(
                     .push(format!("{label}: skipped: a .{ext} member is not JSON"));
                 return Ok(());
             }
-            json_records(reader, &label, &name, &mut r, &mut on_event)
+            json_records(reader, &label, &name, engine, &mut r, &mut on_event)
         }),
     };
     if let Err(e) = outcome {
@@ -448,23 +480,71 @@ fn hunt_file(
     r
 }
 
+/// A record as the JSON and EVTX readers hand it over.
+enum Rec<'a> {
+    /// Every field (EVTX records; JSON when the engine cannot evaluate
+    /// partial events).
+    Whole(&'a Value),
+    /// The members the rules read (see [`parse_selected`]), the others'
+    /// strings in `notes`, and the record's bytes for a whole parse.
+    Partial {
+        value: &'a Value,
+        raw: &'a [u8],
+        notes: &'a mut LeftOut,
+    },
+}
+
 fn json_records(
     reader: &mut dyn io::BufRead,
     label: &str,
     file: &str,
+    engine: &Engine,
     r: &mut FileResult,
-    on_event: &mut dyn FnMut(&Value, RecordRef, &mut FileResult),
+    on_event: &mut dyn FnMut(Rec<'_>, RecordRef, &mut FileResult),
 ) -> Result<()> {
-    for item in JsonRecords::new(reader, Format::Auto) {
+    let rref = |line, index| RecordRef {
+        file: Some(file.to_string()),
+        line: Some(line),
+        index: Some(index),
+        record_id: None,
+    };
+    if !engine.supports_partial() {
+        for item in JsonRecords::new(reader, Format::Auto) {
+            match item {
+                Ok(rec) => on_event(Rec::Whole(&rec.value), rref(rec.line, rec.index), r),
+                Err(e @ RecordError::Io { .. }) => bail!("{label}:{e}"),
+                Err(e) => r.errors.push(format!("{label}:{e}")),
+            }
+        }
+        return Ok(());
+    }
+    // The parser keeps the record's bytes and notes the left-out strings;
+    // both are read back once the record is yielded (never at once).
+    let last = std::cell::RefCell::new((Vec::<u8>::new(), LeftOut::default()));
+    let parse = |bytes: &[u8]| {
+        let mut last = last.borrow_mut();
+        let (raw, notes) = &mut *last;
+        raw.clear();
+        raw.extend_from_slice(bytes);
+        let parsed = parse_selected(bytes, &|k| engine.reads_field(k), &mut |s| {
+            engine.note_left_out(s, notes)
+        });
+        if parsed.is_err() {
+            notes.clear();
+        }
+        parsed
+    };
+    for item in JsonRecords::with_parser(reader, Format::Auto, parse) {
         match item {
             Ok(rec) => {
-                let rref = RecordRef {
-                    file: Some(file.to_string()),
-                    line: Some(rec.line),
-                    index: Some(rec.index),
-                    record_id: None,
+                let mut last = last.borrow_mut();
+                let (raw, notes) = &mut *last;
+                let partial = Rec::Partial {
+                    value: &rec.value,
+                    raw,
+                    notes,
                 };
-                on_event(&rec.value, rref, r);
+                on_event(partial, rref(rec.line, rec.index), r);
             }
             Err(e @ RecordError::Io { .. }) => bail!("{label}:{e}"),
             Err(e) => r.errors.push(format!("{label}:{e}")),

@@ -87,3 +87,27 @@ pub fn zip_events(path: &Path, limit: usize) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// Up to `limit` non-blank lines from every member of a zip, as bytes (what
+/// a reader hands a parser), damaged ones included.
+pub fn zip_lines(path: &Path, limit: usize) -> Vec<Vec<u8>> {
+    let f = std::fs::File::open(path).unwrap();
+    let mut z = zip::ZipArchive::new(f).unwrap();
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let member = z.by_index(i).unwrap();
+        if member.is_dir() {
+            continue;
+        }
+        for line in BufReader::new(member).split(b'\n') {
+            let Ok(line) = line else { break };
+            if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                out.push(line);
+                if out.len() >= limit {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
