@@ -82,7 +82,8 @@ impl<'de> Visitor<'de> for Record<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+        // Sized for a typical event: growing the ordered map rehashes.
+        let mut out = Map::with_capacity(32);
         while let Some(key) = map.next_key_seed(Key)? {
             if (self.keep)(&key) || ALWAYS_KEPT.contains(&&*key) || key.starts_with("winlog.") {
                 let v: Value = map.next_value()?;
