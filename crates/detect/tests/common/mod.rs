@@ -65,35 +65,35 @@ fn walk_zips(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Up to `limit` JSON events from every member of a zip (lines that do not
 /// parse are skipped: the corpus has a few truncated lines).
 pub fn zip_events(path: &Path, limit: usize) -> Vec<serde_json::Value> {
-    let f = std::fs::File::open(path).unwrap();
-    let mut z = zip::ZipArchive::new(f).unwrap();
     let mut out = Vec::new();
-    for i in 0..z.len() {
-        let member = z.by_index(i).unwrap();
-        if member.is_dir() {
-            continue;
-        }
-        for line in BufReader::new(member).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v.is_object() {
-                    out.push(v);
-                    if out.len() >= limit {
-                        return out;
-                    }
-                }
+    each_zip_line(path, |line| {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+            if v.is_object() {
+                out.push(v);
             }
         }
-    }
+        out.len() < limit
+    });
     out
 }
 
 /// Up to `limit` non-blank lines from every member of a zip, as bytes (what
 /// a reader hands a parser), damaged ones included.
 pub fn zip_lines(path: &Path, limit: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    each_zip_line(path, |line| {
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            out.push(line);
+        }
+        out.len() < limit
+    });
+    out
+}
+
+/// Every line of every member of a zip, until `take` says stop.
+fn each_zip_line(path: &Path, mut take: impl FnMut(Vec<u8>) -> bool) {
     let f = std::fs::File::open(path).unwrap();
     let mut z = zip::ZipArchive::new(f).unwrap();
-    let mut out = Vec::new();
     for i in 0..z.len() {
         let member = z.by_index(i).unwrap();
         if member.is_dir() {
@@ -101,13 +101,9 @@ pub fn zip_lines(path: &Path, limit: usize) -> Vec<Vec<u8>> {
         }
         for line in BufReader::new(member).split(b'\n') {
             let Ok(line) = line else { break };
-            if line.iter().any(|b| !b.is_ascii_whitespace()) {
-                out.push(line);
-                if out.len() >= limit {
-                    return out;
-                }
+            if !take(line) {
+                return;
             }
         }
     }
-    out
 }
