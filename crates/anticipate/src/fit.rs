@@ -4,10 +4,15 @@
 //! mixture weights to maximise the likelihood of what really came next.
 //! The evaluation fits the weights inside each of its folds, so the
 //! held-out incident never influences the weights used to predict it.
+//!
+//! Two fits, in order: the new-technique mixture on the cases whose next
+//! technique was not seen before (a repeat has its own learned rates, see
+//! `model.rs`), then the tactic mixture, whose last component is the
+//! tactics of the technique distribution mixed with the weights just fitted.
 
 use killchain_kb::AttackKb;
 
-use crate::model::{history, predecessors, Predictor, ResolvedFlow, Weights};
+use crate::model::{history, predecessors, Components, Predictor, ResolvedFlow, Weights};
 
 /// EM iterations (the likelihood is flat well before this).
 const ITERATIONS: usize = 100;
@@ -24,8 +29,9 @@ pub fn fit_weights(kb: &AttackKb, flows: &[ResolvedFlow], start: Weights) -> Wei
     if files.len() < 2 {
         return start;
     }
-    let mut tech_cases: Vec<[Option<f64>; 5]> = Vec::new();
-    let mut tac_cases: Vec<[Option<f64>; 4]> = Vec::new();
+    // (model of the other files, components, next technique, next tactic)
+    let mut cases: Vec<(usize, Components, Option<usize>, Option<usize>)> = Vec::new();
+    let mut predictors = Vec::with_capacity(files.len());
     for file in &files {
         let train: Vec<ResolvedFlow> = flows
             .iter()
@@ -43,33 +49,43 @@ pub fn fit_weights(kb: &AttackKb, flows: &[ResolvedFlow], start: Weights) -> Wei
                     continue;
                 }
                 let c = p.components(&history(flow, &preds, a));
-                if let Some(t) = to.technique {
-                    tech_cases.push(std::array::from_fn(|k| c.tech[k].as_ref().map(|v| v[t])));
-                }
-                if let Some(t) = to.tactic {
-                    let from_tech = p.tactics_of_distribution(&p.mix(&c, &start).techniques);
-                    tac_cases.push([
-                        c.tac[0].as_ref().map(|v| v[t]),
-                        c.tac[1].as_ref().map(|v| v[t]),
-                        c.tac[2].as_ref().map(|v| v[t]),
-                        Some(from_tech[t]),
-                    ]);
-                }
+                cases.push((predictors.len(), c, to.technique, to.tactic));
             }
         }
+        predictors.push(p);
     }
-    let wt = em(&tech_cases, start.technique_weights());
+    let tech_cases: Vec<[Option<f64>; 6]> = cases
+        .iter()
+        .filter_map(|(_, c, t, _)| {
+            let t = (*t)?;
+            // A repeat is the repeat rates' case, not the mixture's.
+            if c.repeat.iter().any(|x| x.0 == t) {
+                return None;
+            }
+            Some(std::array::from_fn(|k| c.tech[k].as_ref().map(|v| v[t])))
+        })
+        .collect();
+    let fitted = start.with_technique_weights(em(&tech_cases, start.technique_weights()));
+    let tac_cases: Vec<[Option<f64>; 4]> = cases
+        .iter()
+        .filter_map(|(i, c, _, t)| {
+            let t = (*t)?;
+            let p = &predictors[*i];
+            let from_tech = p.tactics_of_distribution(&p.mix(c, &fitted).techniques);
+            Some([
+                c.tac[0].as_ref().map(|v| v[t]),
+                c.tac[1].as_ref().map(|v| v[t]),
+                c.tac[2].as_ref().map(|v| v[t]),
+                Some(from_tech[t]),
+            ])
+        })
+        .collect();
     let wc = em(&tac_cases, start.tactic_weights());
     Weights {
-        edge: wt[0],
-        history: wt[1],
-        procedures: wt[2],
-        repeat: wt[3],
-        prior: wt[4],
         tactic_direct: wc[0],
         tactic_repeat: wc[1],
         tactic_offset: wc[2],
-        ..start
+        ..fitted
     }
 }
 
@@ -118,7 +134,41 @@ fn em<const K: usize>(cases: &[[Option<f64>; K]], init: [f64; K]) -> [f64; K] {
 
 #[cfg(test)]
 mod tests {
-    use super::em;
+    use super::{em, fit_weights, FLOOR};
+    use crate::model::{ResolvedFlow, Step, Weights};
+    use killchain_kb::{AttackData, AttackKb};
+
+    #[test]
+    fn flows_that_always_take_the_same_path_put_the_weight_on_edges() {
+        let kb = AttackKb::new(AttackData::embedded().unwrap());
+        let ids = ["T1566.001", "T1204.002", "T1059.001", "T1105", "T1082"];
+        let flow = |source: &str| ResolvedFlow {
+            source: source.into(),
+            name: source.into(),
+            steps: ids
+                .iter()
+                .map(|id| Step {
+                    technique: Some(kb.technique_by_id(id).unwrap().0),
+                    tactic: None,
+                })
+                .collect(),
+            edges: (1..ids.len()).map(|i| (i - 1, i)).collect(),
+        };
+        let flows: Vec<ResolvedFlow> = ["a", "b", "c", "d"].iter().map(|s| flow(s)).collect();
+        let w = fit_weights(&kb, &flows, Weights::default());
+        let t = w.technique_weights();
+        assert!((t.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{t:?}");
+        // The floor holds before the final normalisation: about FLOOR.
+        assert!(t.iter().all(|&x| x > FLOOR / 2.0), "{t:?}");
+        // Every other file says what follows: the edge component explains it.
+        let best = (0..t.len()).max_by(|&a, &b| t[a].total_cmp(&t[b])).unwrap();
+        assert!(best == 0 || best == 1, "edge or history: {t:?}");
+        // One file: nothing to fit on.
+        assert_eq!(
+            fit_weights(&kb, &flows[..1], Weights::default()),
+            Weights::default()
+        );
+    }
 
     #[test]
     fn em_finds_the_component_that_explains_the_data() {

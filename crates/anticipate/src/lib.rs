@@ -13,6 +13,8 @@
 //!
 //! - [`flow`]: Attack Flow import (`.afb` builder files, STIX bundles).
 //! - [`model`]: the next-move model learned from flows and ATT&CK procedures.
+//! - [`procedures`]: ATT&CK groups, campaigns and software indexed for it
+//!   (similarity, co-usage, the posterior over who is acting).
 //! - [`predict`]: the prediction API ([`Anticipator::predict`]).
 //! - [`prediction`]: the result types (the `--json` schema).
 //! - [`adversary`]: likely groups, campaigns and software.
@@ -28,6 +30,7 @@ pub mod flow;
 pub mod model;
 pub mod predict;
 pub mod prediction;
+pub mod procedures;
 pub mod respond;
 
 pub use error::AnticipateError;

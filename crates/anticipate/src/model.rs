@@ -7,25 +7,38 @@
 //!    action before it: its exact technique, its technique at parent level
 //!    (sub-technique -> parent back-off), and its tactic. Nothing assumes
 //!    forward progress: a backward edge (Discovery after Collection) counts
-//!    like any other.
-//! 2. **ATT&CK procedures** (from the kb): every group, software and
-//!    campaign with its technique set. What you saw selects the entities that
-//!    used the same techniques (weighted by rarity, IDF); the techniques those
-//!    entities also used are the candidates ("used by 12 groups that also
-//!    used what you saw").
+//!    like any other. The same edges teach how often the next technique
+//!    repeats one seen d steps back (the repeat rates).
+//! 2. **ATT&CK procedures** (from the kb, `procedures.rs`): every group,
+//!    software and campaign with its technique set: which entities look like
+//!    what you saw (cosine), which techniques are used together (co-usage),
+//!    and who is likely acting (a posterior over the entities and the
+//!    training incidents).
 //! 3. **The user's own flows**: `killchain model train --flows DIR` saves
 //!    them as a [`SavedModel`]; they join the counts in (1).
 //!
-//! Ranking (`Predictor::rank`): a mixture of
-//! - `edge`: P(next | last step), interpolated Witten-Bell over the contexts
-//!   exact technique -> parent -> tactic -> all edges -> kb prior;
-//! - `history`: the same distribution for the earlier steps, by recency;
-//! - `procedures`: the kb co-occurrence distribution above;
-//! - `prior`: how many ATT&CK entities use each technique.
+//! Ranking (`Predictor::rank`) splits the next technique into two cases:
+//!
+//! - **a repeat** of a technique already seen: P(next = the technique first
+//!   met d steps back) = the rate learned for d from the training edges (by
+//!   recency, with share `Weights::repeat`, when there are no flows);
+//! - **a new technique**, with the rest of the probability: a mixture of
+//!   distributions over the techniques not seen yet:
+//!   - `edge`: P(next | last step), interpolated Witten-Bell over the
+//!     contexts exact technique -> parent -> tactic -> all edges -> kb prior;
+//!   - `history`: the same distribution for the earlier steps, by recency;
+//!   - `procedures`: the techniques of the entities most like what was seen;
+//!   - `cousage`: techniques used together with the seen ones;
+//!   - `posterior`: the techniques of who is likely acting;
+//!   - `prior`: how many ATT&CK entities use each technique.
+//!
+//! The split matters for top-k: a component that likes the seen techniques
+//! (every entity that used them did) no longer spends the top ranks on
+//! them; repeats get exactly the probability the flows say they have.
 //!
 //! The next tactic mixes a Witten-Bell tactic model over the same contexts
 //! with the tactics of the predicted techniques. Weights are in
-//! [`Weights`]; docs/prediction.md says how they were chosen.
+//! [`Weights`], fitted by `fit.rs`; docs/prediction.md says how.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -34,6 +47,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::flow::Flow;
 use crate::AnticipateError;
+
+pub use crate::procedures::{parent_level, Entity, EntityKind, Procedures, TechniqueSet};
 
 /// One action of a flow resolved against the kb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,7 +141,9 @@ pub struct SavedModel {
 }
 
 impl SavedModel {
-    pub const FORMAT: u32 = 1;
+    /// 2: the weights of the repeat / new-technique split (format 1 files
+    /// are read, their weights dropped: the caller fits them again).
+    pub const FORMAT: u32 = 2;
 
     pub fn new(attack_version: &str, flows: Vec<Flow>, weights: Option<Weights>) -> Self {
         SavedModel {
@@ -143,33 +160,53 @@ impl SavedModel {
     }
 
     pub fn from_json(bytes: &[u8], input: &str) -> Result<SavedModel, AnticipateError> {
-        let m: SavedModel = serde_json::from_slice(bytes).map_err(|e| AnticipateError::Model {
+        let err = |reason: String| AnticipateError::Model {
             input: input.to_string(),
-            reason: e.to_string(),
-        })?;
-        if m.format != Self::FORMAT {
-            return Err(AnticipateError::Model {
-                input: input.to_string(),
-                reason: format!(
-                    "format {} is not {} (retrain with `killchain model train`)",
-                    m.format,
-                    Self::FORMAT
-                ),
-            });
+            reason,
+        };
+        #[derive(Deserialize)]
+        struct Header {
+            format: u32,
         }
-        Ok(m)
+        /// Format 1: the same flows; its weights belong to the old mixture.
+        #[derive(Deserialize)]
+        struct V1 {
+            attack_version: String,
+            flows: Vec<Flow>,
+        }
+        let h: Header = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+        match h.format {
+            Self::FORMAT => serde_json::from_slice(bytes).map_err(|e| err(e.to_string())),
+            1 => {
+                let v: V1 = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+                Ok(SavedModel::new(&v.attack_version, v.flows, None))
+            }
+            f => Err(err(format!(
+                "format {f} is not {} (retrain with `killchain model train`)",
+                Self::FORMAT
+            ))),
+        }
     }
 }
 
 /// Mixture weights of the ranking components (each a distribution).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Weights {
+    /// New technique: P(next | last step) from flow edges.
     pub edge: f64,
+    /// New technique: the same for the earlier steps, by recency.
     pub history: f64,
+    /// New technique: the entities most like what was seen (cosine).
     pub procedures: f64,
-    /// Techniques already seen, by recency (attackers repeat themselves).
-    pub repeat: f64,
+    /// New technique: co-usage with the seen techniques.
+    pub cousage: f64,
+    /// New technique: the posterior over who is acting.
+    pub posterior: f64,
+    /// New technique: how many ATT&CK entities use it.
     pub prior: f64,
+    /// Without flows only: the share of a repeat of a technique already
+    /// seen (spread by recency). With flows the repeat rates are learned.
+    pub repeat: f64,
     /// Next tactic: share of the direct tactic model.
     pub tactic_direct: f64,
     /// Next tactic: share of the tactics already seen, by recency (the rest
@@ -185,16 +222,39 @@ pub struct Weights {
     pub neighbours: usize,
 }
 
+/// The new-technique components, in [`Weights::technique_weights`] order.
+pub const TECHNIQUE_COMPONENTS: [&str; 6] = [
+    "edge",
+    "history",
+    "procedures",
+    "cousage",
+    "posterior",
+    "prior",
+];
+
 impl Weights {
-    /// Technique mixture weights: edge, history, procedures, repeat, prior.
-    pub fn technique_weights(&self) -> [f64; 5] {
+    /// New-technique mixture weights, in [`TECHNIQUE_COMPONENTS`] order.
+    pub fn technique_weights(&self) -> [f64; 6] {
         [
             self.edge,
             self.history,
             self.procedures,
-            self.repeat,
+            self.cousage,
+            self.posterior,
             self.prior,
         ]
+    }
+    /// The same weights replaced (the order of [`Weights::technique_weights`]).
+    pub fn with_technique_weights(self, w: [f64; 6]) -> Self {
+        Weights {
+            edge: w[0],
+            history: w[1],
+            procedures: w[2],
+            cousage: w[3],
+            posterior: w[4],
+            prior: w[5],
+            ..self
+        }
     }
     /// Tactic mixture weights: direct, repeat, offset, from the techniques.
     pub fn tactic_weights(&self) -> [f64; 4] {
@@ -209,13 +269,19 @@ impl Weights {
 }
 
 impl Default for Weights {
+    /// Round numbers, not tuned on any evaluation: where the fit starts, and
+    /// what the kb alone (fewer than two flow files) uses. Co-usage leads
+    /// because it is the kb signal that does not need flows; the flow
+    /// components get a share to start from.
     fn default() -> Self {
         Weights {
             edge: 0.1,
             history: 0.1,
-            procedures: 0.7,
-            repeat: 0.08,
-            prior: 0.02,
+            procedures: 0.2,
+            cousage: 0.4,
+            posterior: 0.15,
+            prior: 0.05,
+            repeat: 0.1,
             tactic_direct: 0.2,
             tactic_repeat: 0.2,
             tactic_offset: 0.3,
@@ -289,180 +355,6 @@ fn normalise(p: &mut [f64]) {
     }
 }
 
-/// The kind of an ATT&CK procedure entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntityKind {
-    Group,
-    Campaign,
-    Software,
-}
-
-/// A group, campaign or software with its techniques.
-#[derive(Debug, Clone)]
-pub struct Entity {
-    pub kind: EntityKind,
-    /// Index in the kb's groups / campaigns / software.
-    pub index: usize,
-    pub id: String,
-    pub name: String,
-    /// Technique kb indexes, sorted.
-    pub techniques: Vec<usize>,
-    /// The same at parent level, sorted, deduplicated.
-    pub parents: Vec<usize>,
-}
-
-/// The kb's procedure knowledge, indexed for co-occurrence.
-#[derive(Debug, Clone)]
-pub struct Procedures {
-    pub entities: Vec<Entity>,
-    /// Parent-level technique -> entities using it (or a sub-technique of it).
-    pub(crate) by_parent: Vec<Vec<u32>>,
-    /// Exact technique -> number of entities using it.
-    pub df: Vec<u32>,
-    /// Parent-level technique -> number of entities.
-    pub df_parent: Vec<u32>,
-    /// Entity -> IDF norm of its parent-level technique set.
-    pub(crate) norm: Vec<f64>,
-    /// Technique -> itself or its parent (the kb lookup hashes a string).
-    parent: Vec<usize>,
-    /// Parent-level technique -> IDF (see `idf_parent`).
-    idf: Vec<f64>,
-}
-
-impl Procedures {
-    pub fn new(kb: &AttackKb) -> Self {
-        let n = kb.data().techniques.len();
-        let d = kb.data();
-        let resolve = |ids: &[String]| -> Vec<usize> {
-            let mut v: Vec<usize> = ids
-                .iter()
-                .filter_map(|id| kb.technique_by_id(id).map(|(i, _)| i))
-                .filter(|&i| kb.technique(i).is_active())
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        let mut entities = Vec::new();
-        let mut push = |kind, index, id: &str, name: &str, techs: &[String]| {
-            let techniques = resolve(techs);
-            if techniques.is_empty() {
-                return;
-            }
-            let mut parents: Vec<usize> = techniques.iter().map(|&t| parent_level(kb, t)).collect();
-            parents.sort_unstable();
-            parents.dedup();
-            entities.push(Entity {
-                kind,
-                index,
-                id: id.to_string(),
-                name: name.to_string(),
-                techniques,
-                parents,
-            });
-        };
-        for (i, g) in d.groups.iter().enumerate().filter(|(_, g)| !g.deprecated) {
-            push(EntityKind::Group, i, &g.id, &g.name, &g.techniques);
-        }
-        for (i, c) in d
-            .campaigns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !c.deprecated)
-        {
-            push(EntityKind::Campaign, i, &c.id, &c.name, &c.techniques);
-        }
-        for (i, s) in d.software.iter().enumerate().filter(|(_, s)| !s.deprecated) {
-            push(EntityKind::Software, i, &s.id, &s.name, &s.techniques);
-        }
-        let mut by_parent = vec![Vec::new(); n];
-        let mut df = vec![0u32; n];
-        let mut df_parent = vec![0u32; n];
-        for (ei, e) in entities.iter().enumerate() {
-            for &t in &e.techniques {
-                df[t] += 1;
-            }
-            for &p in &e.parents {
-                df_parent[p] += 1;
-                by_parent[p].push(ei as u32);
-            }
-        }
-        let total = entities.len() as f64;
-        let idf = df_parent
-            .iter()
-            .map(|&d| (total / (1.0 + f64::from(d))).ln().max(0.0) + 0.1)
-            .collect();
-        let mut p = Procedures {
-            entities,
-            by_parent,
-            df,
-            df_parent,
-            norm: Vec::new(),
-            parent: (0..n).map(|t| parent_level(kb, t)).collect(),
-            idf,
-        };
-        p.norm = p
-            .entities
-            .iter()
-            .map(|e| {
-                e.parents
-                    .iter()
-                    .map(|&t| p.idf_parent(t).powi(2))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-            .collect();
-        p
-    }
-
-    /// Inverse document frequency of a parent-level technique over entities.
-    /// ln(entities / (1 + entities using it)), floored at 0, plus 0.1 so a
-    /// technique everyone uses still counts a little.
-    pub fn idf_parent(&self, parent: usize) -> f64 {
-        self.idf.get(parent).copied().unwrap_or(0.1)
-    }
-
-    /// The technique itself, or its parent for a sub-technique (precomputed).
-    pub fn parent(&self, technique: usize) -> usize {
-        self.parent.get(technique).copied().unwrap_or(technique)
-    }
-
-    /// Entities sharing parent-level techniques with `seen` (sorted,
-    /// deduplicated parent-level indexes), with their IDF-weighted cosine
-    /// similarity, most similar first (ties by entity order).
-    pub fn similar(&self, seen: &[usize]) -> Vec<(u32, f64)> {
-        let mut dot = vec![0.0; self.entities.len()];
-        let mut seen_norm = 0.0;
-        for &p in seen {
-            let w = self.idf_parent(p);
-            seen_norm += w * w;
-            for &e in self.by_parent.get(p).into_iter().flatten() {
-                dot[e as usize] += w * w;
-            }
-        }
-        let seen_norm = seen_norm.sqrt();
-        let mut v: Vec<(u32, f64)> = dot
-            .iter()
-            .enumerate()
-            .filter(|(_, &d)| d > 0.0)
-            .map(|(e, &d)| {
-                (
-                    e as u32,
-                    d / (seen_norm * self.norm[e]).max(f64::MIN_POSITIVE),
-                )
-            })
-            .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        v
-    }
-}
-
-/// The technique itself, or its parent for a sub-technique.
-pub fn parent_level(kb: &AttackKb, technique: usize) -> usize {
-    kb.parent_of(technique).unwrap_or(technique)
-}
-
 /// Which training data a predictor was built from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingInfo {
@@ -477,15 +369,34 @@ pub struct TrainingInfo {
     pub attack_version: String,
 }
 
-/// The component distributions of one ranking (see [`Weights`]): technique
-/// components edge, history, procedures, repeat, prior; tactic components
-/// direct (edge and history), repeat, offset (the fourth, the tactics of the
-/// mixed technique distribution, is computed when mixing).
+/// The component distributions of one ranking (see [`Weights`]).
 #[derive(Debug, Clone)]
 pub struct Components {
-    pub tech: [Option<Vec<f64>>; 5],
+    /// New-technique components in [`TECHNIQUE_COMPONENTS`] order, each a
+    /// distribution over the techniques not seen yet (`None`: nothing to
+    /// say, e.g. no flows learned).
+    pub tech: [Option<Vec<f64>>; 6],
+    /// Repeats: (seen technique, probability that it comes next); the new
+    /// technique gets the rest.
+    pub repeat: Vec<(usize, f64)>,
+    /// Tactic components direct (edge and history), repeat, offset (the
+    /// fourth, the tactics of the mixed technique distribution, is computed
+    /// when mixing).
     pub tac: [Option<Vec<f64>>; 3],
 }
+
+impl Components {
+    /// Probability that the next technique is one already seen.
+    pub fn repeat_mass(&self) -> f64 {
+        self.repeat.iter().map(|x| x.1).sum()
+    }
+}
+
+/// Repeat rates are learned for the first `REPEAT_DEPTH - 1` distances;
+/// the last one pools everything farther back.
+const REPEAT_DEPTH: usize = 16;
+/// The repeat share never exceeds this: something new stays possible.
+const MAX_REPEAT: f64 = 0.95;
 
 /// Dense ranking over the kb: next technique and next tactic distributions.
 #[derive(Debug, Clone)]
@@ -546,6 +457,13 @@ pub struct Predictor<'k> {
     /// Technique -> its ATT&CK tactics (kb indexes), computed once: ranking
     /// asks for every candidate's tactics.
     pub(crate) technique_tactics: Vec<Vec<usize>>,
+    /// P(next technique = the one first met d steps back | a technique was
+    /// first met d steps back), learned from the training edges (index:
+    /// d, the last pools the farther ones); empty without flows.
+    pub(crate) repeat_rates: Vec<f64>,
+    /// The training incidents' technique sets (one per file): the posterior
+    /// weighs them with the ATT&CK entities.
+    pub(crate) flow_sets: Vec<TechniqueSet>,
 }
 
 impl<'k> Predictor<'k> {
@@ -583,6 +501,8 @@ impl<'k> Predictor<'k> {
             prior,
             tactic_prior,
             technique_tactics: (0..n).map(|t| kb.tactics_of(t)).collect(),
+            repeat_rates: Vec::new(),
+            flow_sets: Vec::new(),
         };
         let n_tac = kb.tactics().len();
         let mut files: Vec<&str> = Vec::new();
@@ -623,6 +543,17 @@ impl<'k> Predictor<'k> {
         files.sort_unstable();
         files.dedup();
         p.info.files = files.len();
+        p.flow_sets = files
+            .iter()
+            .map(|file| {
+                let techniques = flows
+                    .iter()
+                    .filter(|f| f.source == *file)
+                    .flat_map(|f| f.steps.iter().filter_map(|s| s.technique));
+                TechniqueSet::new(&p.procedures, techniques)
+            })
+            .collect();
+        p.repeat_rates = repeat_rates(flows);
         p
     }
 
@@ -709,17 +640,26 @@ impl<'k> Predictor<'k> {
         let w = self.weights;
         let has_flows = self.all.tech_total > 0;
         let last = steps.last().copied();
-        let mut seen_parents: Vec<usize> = steps
-            .iter()
-            .filter_map(|s| s.technique)
-            .map(|t| self.procedures.parent(t))
-            .collect();
-        seen_parents.sort_unstable();
-        seen_parents.dedup();
         let n_tac = self.tactic_prior.len();
         let add = |dst: &mut [f64], src: &[f64], weight: f64| {
             dst.iter_mut().zip(src).for_each(|(d, s)| *d += weight * s);
         };
+        // Seen techniques, first occurrence from the most recent: (technique,
+        // steps back).
+        let mut seen: Vec<(usize, usize)> = Vec::new();
+        for (d, s) in steps.iter().rev().enumerate() {
+            if let Some(t) = s.technique {
+                if !seen.iter().any(|x| x.0 == t) {
+                    seen.push((t, d));
+                }
+            }
+        }
+        let mut seen_parents: Vec<usize> = seen
+            .iter()
+            .map(|&(t, _)| self.procedures.parent(t))
+            .collect();
+        seen_parents.sort_unstable();
+        seen_parents.dedup();
         // Earlier steps, most recent first, weight 1 / rank.
         let earlier: Vec<Step> = steps
             .iter()
@@ -756,15 +696,30 @@ impl<'k> Predictor<'k> {
             normalise(&mut d);
             direct = Some(d);
         }
-        let mut rep = vec![0.0; self.prior.len()];
+        // Co-usage: every step's technique, weight 1 / steps back.
+        let cousage_seen: Vec<(usize, f64)> = steps
+            .iter()
+            .rev()
+            .enumerate()
+            .filter_map(|(d, s)| s.technique.map(|t| (t, 1.0 / (d + 1) as f64)))
+            .collect();
+        let distinct: Vec<usize> = seen.iter().map(|x| x.0).collect();
+        let posterior = (!distinct.is_empty()).then(|| {
+            self.procedures
+                .posterior(&distinct, &self.flow_sets, &self.prior)
+        });
+        let new_only = |v: Option<Vec<f64>>| {
+            let mut v = v?;
+            for &(t, _) in &seen {
+                v[t] = 0.0;
+            }
+            normalise(&mut v);
+            v.iter().any(|&x| x > 0.0).then_some(v)
+        };
         let mut tac_rep = vec![0.0; n_tac];
         for (r, s) in steps.iter().rev().enumerate() {
-            let f = 1.0 / (r + 1) as f64;
-            if let Some(t) = s.technique {
-                rep[t] += f;
-            }
             if let Some(t) = s.tactic {
-                tac_rep[t] += f;
+                tac_rep[t] += 1.0 / (r + 1) as f64;
             }
         }
         let some_if = |mut v: Vec<f64>| {
@@ -782,17 +737,49 @@ impl<'k> Predictor<'k> {
         };
         Components {
             tech: [
-                edge,
-                history,
-                Some(self.procedure_techniques(&seen_parents)),
-                some_if(rep),
-                Some(self.prior.clone()),
+                new_only(edge),
+                new_only(history),
+                new_only(Some(self.procedure_techniques(&seen_parents))),
+                new_only(self.procedures.cousage(&cousage_seen)),
+                new_only(posterior),
+                new_only(Some(self.prior.clone())),
             ],
+            repeat: self.repeats(&seen),
             tac: [direct, some_if(tac_rep), offset],
         }
     }
 
-    /// Mix components with weights (renormalised over the components present).
+    /// The learned repeat rate for a technique first met `back` steps back
+    /// (`None` without flows).
+    pub fn repeat_rate(&self, back: usize) -> Option<f64> {
+        let last = self.repeat_rates.len().checked_sub(1)?;
+        self.repeat_rates.get(back.min(last)).copied()
+    }
+
+    /// P(next = each seen technique): the learned rate of its distance
+    /// (first occurrence, steps back); without flows, `Weights::repeat`
+    /// spread by recency.
+    fn repeats(&self, seen: &[(usize, usize)]) -> Vec<(usize, f64)> {
+        let mut v: Vec<(usize, f64)> = if self.repeat_rates.is_empty() {
+            let norm: f64 = seen.iter().map(|&(_, d)| 1.0 / (d + 1) as f64).sum();
+            seen.iter()
+                .map(|&(t, d)| (t, self.weights.repeat / ((d + 1) as f64 * norm)))
+                .collect()
+        } else {
+            let last = self.repeat_rates.len() - 1;
+            seen.iter()
+                .map(|&(t, d)| (t, self.repeat_rates[d.min(last)]))
+                .collect()
+        };
+        let total: f64 = v.iter().map(|x| x.1).sum();
+        if total > MAX_REPEAT {
+            v.iter_mut().for_each(|x| x.1 *= MAX_REPEAT / total);
+        }
+        v
+    }
+
+    /// Mix components with weights: the repeats, then the new-technique
+    /// mixture (renormalised over the components present) on the rest.
     pub(crate) fn mix(&self, c: &Components, w: &Weights) -> Ranking {
         let mut tech = vec![0.0; self.prior.len()];
         let wt = w.technique_weights();
@@ -803,11 +790,15 @@ impl<'k> Predictor<'k> {
             .filter(|(x, _)| x.is_some())
             .map(|(_, w)| w)
             .sum();
+        let new_share = 1.0 - c.repeat_mass();
         for (comp, wk) in c.tech.iter().zip(wt) {
             if let Some(v) = comp {
-                let f = wk / total.max(f64::MIN_POSITIVE);
+                let f = new_share * wk / total.max(f64::MIN_POSITIVE);
                 tech.iter_mut().zip(v).for_each(|(d, s)| *d += f * s);
             }
+        }
+        for &(t, p) in &c.repeat {
+            tech[t] += p;
         }
         normalise(&mut tech);
         let from_tech = self.tactics_of_distribution(&tech);
@@ -888,6 +879,46 @@ impl<'k> Predictor<'k> {
     }
 }
 
+/// How often the next technique repeats the one first met d steps back,
+/// over every edge of `flows` whose follower has a technique: hits / chances
+/// per distance, each shrunk towards the pooled rate by one pseudo-chance
+/// (a distance seen rarely gets about the average rate). Empty without
+/// such edges.
+pub fn repeat_rates(flows: &[ResolvedFlow]) -> Vec<f64> {
+    let mut hits = [0.0f64; REPEAT_DEPTH];
+    let mut chances = [0.0f64; REPEAT_DEPTH];
+    for flow in flows {
+        let preds = predecessors(flow);
+        for &(a, b) in &flow.edges {
+            let Some(next) = flow.steps.get(b).and_then(|s| s.technique) else {
+                continue;
+            };
+            if a >= flow.steps.len() {
+                continue;
+            }
+            let mut met: Vec<usize> = Vec::new();
+            for (d, s) in history(flow, &preds, a).iter().rev().enumerate() {
+                let Some(t) = s.technique.filter(|t| !met.contains(t)) else {
+                    continue;
+                };
+                met.push(t);
+                let d = d.min(REPEAT_DEPTH - 1);
+                chances[d] += 1.0;
+                hits[d] += f64::from(u8::from(t == next));
+            }
+        }
+    }
+    let total: f64 = chances.iter().sum();
+    if total == 0.0 {
+        return Vec::new();
+    }
+    let pooled = hits.iter().sum::<f64>() / total;
+    hits.iter()
+        .zip(&chances)
+        .map(|(h, c)| (h + pooled) / (c + 1.0))
+        .collect()
+}
+
 /// What was seen before edge `a -> ?` in a flow: the ancestors of `a` (farthest first, then by index), then `a`.
 pub fn history(flow: &ResolvedFlow, preds: &[Vec<usize>], a: usize) -> Vec<Step> {
     let mut dist = vec![usize::MAX; flow.steps.len()];
@@ -923,4 +954,110 @@ pub fn predecessors(flow: &ResolvedFlow) -> Vec<Vec<usize>> {
         }
     }
     preds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use killchain_kb::AttackData;
+
+    fn kb() -> AttackKb {
+        AttackKb::new(AttackData::embedded().unwrap())
+    }
+
+    /// A chain flow of these techniques, edges i -> i + 1.
+    fn chain(kb: &AttackKb, source: &str, ids: &[&str]) -> ResolvedFlow {
+        ResolvedFlow {
+            source: source.into(),
+            name: source.into(),
+            steps: ids
+                .iter()
+                .map(|id| {
+                    let t = kb.technique_by_id(id).unwrap().0;
+                    let tac = kb.tactics_of(t);
+                    Step {
+                        technique: Some(t),
+                        tactic: tac.first().copied(),
+                    }
+                })
+                .collect(),
+            edges: (1..ids.len()).map(|i| (i - 1, i)).collect(),
+        }
+    }
+
+    #[test]
+    fn repeat_rates_count_hits_per_distance() {
+        let kb = kb();
+        // A B A B, edges 0->1, 1->2, 2->3. Histories (most recent first) and
+        // followers: [A] -> B: A at 0 misses; [B, A] -> A: B at 0 misses, A
+        // at 1 hits; [A, B] -> B (A's first occurrence from the end is at 0):
+        // A at 0 misses, B at 1 hits. Distance 0: 0 of 3, distance 1: 2 of 2,
+        // pooled 2 of 5; each shrunk by one pseudo-chance at the pooled rate.
+        let f = chain(&kb, "a", &["T1059.001", "T1105", "T1059.001", "T1105"]);
+        let r = repeat_rates(&[f]);
+        assert_eq!(r.len(), REPEAT_DEPTH);
+        let pooled = 2.0 / 5.0;
+        assert!((r[0] - pooled / 4.0).abs() < 1e-12, "{r:?}");
+        assert!((r[1] - (2.0 + pooled) / 3.0).abs() < 1e-12, "{r:?}");
+        // Never met that far back: the pooled rate.
+        assert!((r[5] - pooled).abs() < 1e-12);
+        assert!(repeat_rates(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_seen_technique_gets_its_repeat_rate_and_the_rest_is_new() {
+        let kb = kb();
+        let flows = [
+            chain(
+                &kb,
+                "a",
+                &["T1566.001", "T1204.002", "T1059.001", "T1204.002"],
+            ),
+            chain(&kb, "b", &["T1566.001", "T1204.002", "T1105", "T1059.003"]),
+        ];
+        let p = Predictor::train(&kb, &flows, Weights::default());
+        assert_eq!(p.flow_sets.len(), 2);
+        let seen = chain(&kb, "q", &["T1566.001", "T1204.002"]).steps;
+        let c = p.components(&seen);
+        let (phish, file) = (seen[0].technique.unwrap(), seen[1].technique.unwrap());
+        // The new-technique components say nothing about seen techniques.
+        for comp in c.tech.iter().flatten() {
+            assert_eq!((comp[phish], comp[file]), (0.0, 0.0));
+            assert!((comp.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+        // Repeats: the learned rates of their distances (file 0 steps back,
+        // phish 1), and the mixture keeps them exactly.
+        assert_eq!(
+            c.repeat,
+            vec![
+                (file, p.repeat_rate(0).unwrap()),
+                (phish, p.repeat_rate(1).unwrap())
+            ]
+        );
+        let r = p.mix(&c, &p.weights());
+        assert!((r.techniques[file] - p.repeat_rate(0).unwrap()).abs() < 1e-9);
+        assert!((r.techniques.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        // Without flows the repeat share is Weights::repeat, by recency.
+        let kb_only = Predictor::train(&kb, &[], Weights::default());
+        let c = kb_only.components(&seen);
+        assert!((c.repeat_mass() - Weights::default().repeat).abs() < 1e-9);
+        assert!(c.repeat[0].1 > c.repeat[1].1, "the most recent first");
+        assert!(
+            c.tech[0].is_none() && c.tech[1].is_none(),
+            "no flows: no edges"
+        );
+    }
+
+    #[test]
+    fn a_format_1_model_keeps_its_flows_and_drops_its_weights() {
+        let v1 = br#"{"format": 1, "attack_version": "18.1", "weights": {"edge": 0.1, "history": 0.1, "procedures": 0.7, "repeat": 0.08, "prior": 0.02, "tactic_direct": 0.2, "tactic_repeat": 0.2, "tactic_offset": 0.3, "history_len": 12, "neighbours": 1000}, "flows": []}"#;
+        let m = SavedModel::from_json(v1, "model.json").unwrap();
+        assert_eq!(
+            (m.format, m.weights, m.flows.len()),
+            (SavedModel::FORMAT, None, 0)
+        );
+        let v2 = SavedModel::new("18.1", Vec::new(), Some(Weights::default()));
+        let back = SavedModel::from_json(&v2.to_json(), "model.json").unwrap();
+        assert_eq!(back.weights, Some(Weights::default()));
+    }
 }

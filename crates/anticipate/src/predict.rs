@@ -361,8 +361,28 @@ impl<'k> Anticipator<'k> {
                 procs.df.get(t).copied().unwrap_or(0)
             ));
         }
-        if distinct.contains(&t) {
-            ev.push("already seen in this incident (attackers repeat techniques)".into());
+        // Co-usage: the seen technique whose users most often use `t` too.
+        let best = distinct
+            .iter()
+            .filter(|&&s| s != t)
+            .map(|&s| (s, procs.cousage_share(s, t)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((s, share)) = best.filter(|x| x.1 >= 0.05) {
+            ev.push(format!(
+                "used with {} (or its family) by {:.0}% of the groups, campaigns and software that use it",
+                kb.technique(s).id,
+                share * 100.0
+            ));
+        }
+        if let Some(back) = steps.iter().rev().position(|s| s.technique == Some(t)) {
+            ev.push(match p.repeat_rate(back) {
+                Some(r) => format!(
+                    "already seen in this incident, {back} step{} back (in the training flows {:.0}% of next techniques repeat the one seen that far back)",
+                    if back == 1 { "" } else { "s" },
+                    r * 100.0
+                ),
+                None => "already seen in this incident (attackers repeat techniques)".into(),
+            });
         }
         ev
     }

@@ -2,12 +2,13 @@
 //! kept so it can be rerun and checked: not part of the normal test run.
 //!
 //! ```sh
-//! GRID="0.1,0.1,0.7,0.08,0.02,0.2,0.2,12,1000,0.3;1,0,0,0,0,1,0,12,1000,0" \
+//! GRID="0.1,0.1,0.2,0.4,0.15,0.05,0.1,0.2,0.2,12,1000,0.3;1,0,0,0,0,0,0,1,0,12,1000,0" \
 //!   cargo test -p killchain-anticipate --test grid -- --ignored --nocapture
 //! ```
 //!
-//! Each `;`-separated setting is edge, history, procedures, repeat, prior,
-//! tactic_direct, tactic_repeat, history_len, neighbours, tactic_offset.
+//! Each `;`-separated setting is edge, history, procedures, cousage,
+//! posterior, prior, repeat (kb alone only), tactic_direct, tactic_repeat,
+//! history_len, neighbours, tactic_offset.
 //! Caveat: it scores settings with the same leave-one-incident-out
 //! evaluation that docs/prediction.md reports, so picking the best setting
 //! this way is optimistic (no held-out validation set with 15 incidents).
@@ -46,13 +47,15 @@ fn grid() {
             edge: v[0],
             history: v[1],
             procedures: v[2],
-            repeat: v[3],
-            prior: v[4],
-            tactic_direct: v[5],
-            tactic_repeat: v[6],
-            history_len: v[7] as usize,
-            neighbours: v[8] as usize,
-            tactic_offset: v[9],
+            cousage: v[3],
+            posterior: v[4],
+            prior: v[5],
+            repeat: v[6],
+            tactic_direct: v[7],
+            tactic_repeat: v[8],
+            history_len: v[9] as usize,
+            neighbours: v[10] as usize,
+            tactic_offset: v[11],
         };
         let (r, _) = evaluate(&kb, &resolved, WeightPolicy::Fixed(w));
         let t = r.next_tactic;

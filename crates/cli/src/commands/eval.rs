@@ -65,8 +65,9 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
             );
         };
         row("killchain", &report.next_tactic, &report.next_technique);
-        // For reference: the hand-set default weights in every fold (chosen
-        // by looking at this evaluation, so optimistic; see docs/prediction.md).
+        // For reference: the default weights in every fold (the fit's start;
+        // their tactic part was chosen by looking at this evaluation, see
+        // docs/prediction.md).
         let (fixed, _) = evaluate(&kb, &resolved, WeightPolicy::Fixed(Weights::default()));
         row("(fixed weights)", &fixed.next_tactic, &fixed.next_technique);
         for (name, s) in &report.baselines {

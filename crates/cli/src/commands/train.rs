@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use killchain_anticipate::fit::fit_weights;
-use killchain_anticipate::model::{resolve_flows, SavedModel, Weights};
+use killchain_anticipate::model::{resolve_flows, SavedModel, Weights, TECHNIQUE_COMPONENTS};
 
 use super::predict::{flows_summary, read_flows, SAVED_MODEL};
 use crate::cli::{GlobalOpts, ModelCommand};
@@ -51,17 +51,19 @@ pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
         stats.with_technique,
         stats.with_tactic
     );
+    let tech: Vec<String> = TECHNIQUE_COMPONENTS
+        .iter()
+        .zip(weights.technique_weights())
+        .map(|(name, w)| format!("{name} {w:.2}"))
+        .collect();
+    let tac = weights.tactic_weights();
     println!(
-        "weights fitted on these flows: next technique: edge {:.2}, history {:.2}, procedures {:.2}, repeat {:.2}, prior {:.2}; next tactic: direct {:.2}, repeat {:.2}, offset {:.2}, from techniques {:.2}",
-        weights.edge,
-        weights.history,
-        weights.procedures,
-        weights.repeat,
-        weights.prior,
-        weights.tactic_weights()[0],
-        weights.tactic_weights()[1],
-        weights.tactic_weights()[2],
-        weights.tactic_weights()[3]
+        "weights fitted on these flows: new technique: {}; next tactic: direct {:.2}, repeat {:.2}, offset {:.2}, from techniques {:.2} (repeats of seen techniques: rates learned from the flows)",
+        tech.join(", "),
+        tac[0],
+        tac[1],
+        tac[2],
+        tac[3]
     );
     Ok(if read.bad_files + read.warnings > 0 {
         ExitCode::from(1)
