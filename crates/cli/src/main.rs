@@ -11,6 +11,12 @@ mod commands;
 mod context;
 mod term;
 
+// mimalloc instead of the system allocator: the hot paths (hunt, map,
+// incidents) allocate many short-lived small strings and maps per record,
+// where glibc malloc spent 15-20% of hunt's instructions (callgrind).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     restore_sigpipe();
     let args = cli::Cli::parse();
