@@ -13,7 +13,6 @@
 //! Pure and deterministic: no I/O, no clock; the same rules and events give
 //! the same matches in the same order.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rayon::prelude::*;
@@ -24,7 +23,7 @@ use serde_json::Value;
 use crate::compile::{compile_logic, Cond, Det, FieldTable, Item, ItemTest, Logic, Need};
 use crate::correlation::{self, Correlation};
 use crate::event::{each_string, Event};
-use crate::matcher::{lower, FieldId, Fields, Text};
+use crate::matcher::{lower, push_lower, FieldId, Fields, Text};
 use crate::pipeline::{LogsourceKey, Pipeline};
 use crate::prefilter::{self, FieldScan};
 use crate::rules::{Level, LoadEntry, LoadReport, Outcome, RuleInfo};
@@ -100,8 +99,8 @@ struct Rule {
 /// One event source, compiled for routing.
 #[derive(Debug, Clone)]
 struct RouteSource {
-    /// (field, lower-cased alternatives), Channel excluded (looked up by map).
-    conditions: Vec<(FieldId, Vec<String>)>,
+    /// (field, alternatives), Channel excluded (looked up by map).
+    conditions: Vec<(FieldId, RouteAlts)>,
     /// (rule field, event field).
     aliases: Vec<(FieldId, FieldId)>,
     rules: Vec<u32>,
@@ -377,7 +376,7 @@ impl Engine {
                     .conditions
                     .iter()
                     .filter(|(k, _)| k != "Channel")
-                    .map(|(k, v)| (fields.intern(k), v.clone()))
+                    .map(|(k, v)| (fields.intern(k), RouteAlts::new(v)))
                     .collect(),
                 aliases: s
                     .aliases
@@ -682,14 +681,15 @@ impl Engine {
                 let later_channel = id == channel_field && *slot != ABSENT;
                 if *slot == ABSENT || later_channel {
                     let span = match v {
-                        Value::String(s) if self.lower_fields[id as usize] => match lower(s) {
-                            Cow::Borrowed(_) => Span::Raw,
-                            Cow::Owned(l) => {
-                                let start = arena.len();
-                                arena.push_str(&l);
-                                Span::At(start as u32, arena.len() as u32)
-                            }
-                        },
+                        Value::String(s)
+                            if self.lower_fields[id as usize]
+                                && !s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) =>
+                        {
+                            // Lower-cased straight into the arena (no String per value).
+                            let start = arena.len();
+                            push_lower(arena, s);
+                            Span::At(start as u32, arena.len() as u32)
+                        }
                         _ => Span::Raw,
                     };
                     if later_channel {
@@ -858,18 +858,6 @@ impl Engine {
 
 const ABSENT: u32 = u32::MAX;
 
-/// Appends `s` lower-cased as the prefilter's literals are (ASCII in place,
-/// other text through Unicode lower-casing, as `lower` does).
-fn push_lower(out: &mut String, s: &str) {
-    if s.is_ascii() {
-        let start = out.len();
-        out.push_str(s);
-        out[start..].make_ascii_lowercase();
-    } else {
-        out.push_str(&s.to_lowercase());
-    }
-}
-
 /// Where a value's lower-cased text is: the raw text itself, or a span of
 /// the scratch arena.
 #[derive(Debug, Clone, Copy)]
@@ -1008,17 +996,42 @@ fn eval_item(item: &Item, ctx: &Ctx<'_, '_>) -> bool {
     }
 }
 
-/// Whether a routing condition's alternatives contain the event value.
-fn value_in(v: &Value, alts: &[String]) -> bool {
+/// A routing condition's alternatives (lower-cased text), with the ones
+/// that are integers in canonical form also kept as numbers, so an event's
+/// numeric `EventID` is compared without formatting it (this runs for every
+/// source of the event's channel, on every event).
+#[derive(Debug, Clone)]
+struct RouteAlts {
+    text: Vec<String>,
+    ints: Vec<i64>,
+}
+
+impl RouteAlts {
+    fn new(alts: &[String]) -> Self {
+        let ints = alts
+            .iter()
+            .filter_map(|a| a.parse::<i64>().ok().filter(|i| i.to_string() == *a))
+            .collect();
+        RouteAlts {
+            text: alts.to_vec(),
+            ints,
+        }
+    }
+}
+
+/// Whether a routing condition's alternatives contain the event value
+/// (text compared case-insensitively: the alternatives are lower-cased).
+fn value_in(v: &Value, alts: &RouteAlts) -> bool {
     match v {
+        Value::String(s) if s.is_ascii() => alts.text.iter().any(|a| a.eq_ignore_ascii_case(s)),
         Value::String(s) => {
             let l = lower(s);
-            alts.iter().any(|a| *a == l)
+            alts.text.iter().any(|a| *a == l)
         }
-        Value::Number(n) => {
-            let t = n.to_string();
-            alts.contains(&t)
-        }
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => alts.ints.contains(&i),
+            None => alts.text.contains(&n.to_string()),
+        },
         _ => false,
     }
 }
@@ -1132,4 +1145,27 @@ fn filter_applies(f: &FilterRule, rule: &RuleInfo) -> bool {
             && eq(&l.service, &rule.logsource.service)
     });
     targeted && fits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn route_values_compare_as_text_or_canonical_integer() {
+        let alts = RouteAlts::new(&["4688".into(), "04689".into(), "security".into()]);
+        assert!(value_in(&json!(4688), &alts));
+        assert!(value_in(&json!("4688"), &alts));
+        // "04689" is text only: a number never formats that way.
+        assert!(!value_in(&json!(4689), &alts));
+        assert!(value_in(&json!("04689"), &alts));
+        assert!(value_in(&json!("Security"), &alts));
+        assert!(value_in(&json!("SECURITY"), &alts));
+        assert!(!value_in(&json!("securit"), &alts));
+        assert!(!value_in(&json!(4688.5), &alts));
+        assert!(!value_in(&json!(true), &alts));
+        let unicode = RouteAlts::new(&["äpfel".into()]);
+        assert!(value_in(&json!("ÄPFEL"), &unicode));
+    }
 }

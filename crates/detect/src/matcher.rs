@@ -109,7 +109,41 @@ pub(crate) fn lower(s: &str) -> Cow<'_, str> {
             Cow::Borrowed(s)
         }
     } else {
-        Cow::Owned(s.to_lowercase())
+        let mut out = String::with_capacity(s.len());
+        push_lower(&mut out, s);
+        Cow::Owned(out)
+    }
+}
+
+/// Appends `s` lower-cased exactly as `str::to_lowercase` does, without
+/// its per-character slow path for the ASCII runs of mostly-ASCII text
+/// (Windows event messages with one non-ASCII character are common).
+pub(crate) fn push_lower(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
+    // Σ lower-cases by its context (final sigma): leave it to std.
+    if s.contains('Σ') {
+        out.push_str(&s.to_lowercase());
+        return;
+    }
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let start = out.len();
+        out.push_str(&rest[..n]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[n..];
+        if let Some(c) = rest.chars().next() {
+            out.extend(c.to_lowercase());
+            rest = &rest[c.len_utf8()..];
+        }
     }
 }
 
@@ -450,6 +484,24 @@ mod tests {
             for t in texts {
                 assert_eq!(g.is_match(t), reference(p, t), "pattern {p:?} text {t:?}");
             }
+        }
+    }
+
+    #[test]
+    fn push_lower_is_to_lowercase() {
+        for s in [
+            "",
+            "ABC def",
+            "ÄÖ",
+            "C:\\Users\\ÅSA\\Documents İSTANBUL",
+            "ΟΔΟΣ ΟΔΟΣ.",
+            "aΣ b",
+            "Ⅻ ǅ ß ẞ \u{10400}x",
+        ] {
+            let mut out = String::from("keep:");
+            push_lower(&mut out, s);
+            assert_eq!(out, format!("keep:{}", s.to_lowercase()), "{s:?}");
+            assert_eq!(lower(s), s.to_lowercase());
         }
     }
 

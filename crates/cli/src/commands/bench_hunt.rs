@@ -113,6 +113,8 @@ pub fn run(
 /// members the rules read parsed, the others' strings noted for keyword
 /// selections; the whole record only when a keyword selection must read it.
 /// Returns the number of matches.
+// Out of line so a profile can isolate it: valgrind --tool=callgrind --toggle-collect='*hunt_line*'
+#[inline(never)]
 fn hunt_line(
     engine: &Engine,
     line: &[u8],
