@@ -660,7 +660,9 @@ impl Engine {
     ) -> bool {
         scratch.ensure(self.fields.names.len(), self.rules.len());
         let mut vals: Vec<(&Value, Span)> = Vec::with_capacity(32);
-        let mut all: Vec<&Value> = Vec::new();
+        // Every value, for keyword selections, with its lower-cased text when
+        // the field pass below already made it (not lower-cased twice).
+        let mut all: Vec<(&Value, Option<Span>)> = Vec::new();
         let keywords = self.has_keywords;
         let slots = &mut scratch.slots;
         let touched = &mut scratch.touched;
@@ -673,9 +675,7 @@ impl Engine {
         let mut route_channel: Option<&Value> = None;
         let channel_field = self.channel_field;
         event.for_each_field(&mut |name, v| {
-            if keywords {
-                all.push(v);
-            }
+            let mut known = None;
             if let Some(&id) = self.lookup.get(name) {
                 let slot = &mut slots[id as usize];
                 let later_channel = id == channel_field && *slot != ABSENT;
@@ -692,17 +692,23 @@ impl Engine {
                         }
                         _ => Span::Raw,
                     };
+                    if self.lower_fields[id as usize] && v.is_string() {
+                        known = Some(span);
+                    }
                     if later_channel {
                         vals[*slot as usize] = (v, span);
-                        return;
+                    } else {
+                        if id == channel_field {
+                            route_channel = Some(v);
+                        }
+                        *slot = vals.len() as u32;
+                        touched.push(id);
+                        vals.push((v, span));
                     }
-                    if id == channel_field {
-                        route_channel = Some(v);
-                    }
-                    *slot = vals.len() as u32;
-                    touched.push(id);
-                    vals.push((v, span));
                 }
+            }
+            if keywords {
+                all.push((v, known));
             }
         });
 
@@ -783,9 +789,13 @@ impl Engine {
                 }
             };
             let text = &mut scratch.keyword_text;
-            for v in &all {
+            for &(v, known) in &all {
                 each_string(v, &mut |s| {
-                    push_lower(text, s);
+                    match known {
+                        Some(Span::Raw) => text.push_str(s),
+                        Some(Span::At(a, b)) => text.push_str(&arena[a as usize..b as usize]),
+                        None => push_lower(text, s),
+                    }
                     if self.keyword_joined {
                         text.push('\0');
                     } else {
@@ -916,7 +926,7 @@ struct Ctx<'a, 'e> {
     slots: &'a [u32],
     vals: &'a [(&'e Value, Span)],
     arena: &'a str,
-    all: &'a [&'e Value],
+    all: &'a [(&'e Value, Option<Span>)],
 }
 
 impl Fields for Ctx<'_, '_> {
@@ -962,7 +972,7 @@ fn eval_det(d: &Det, ctx: &Ctx<'_, '_>) -> bool {
         Det::All(items) => items.iter().all(|i| eval_item(i, ctx)),
         Det::Any(ds) => ds.iter().any(|d| eval_det(d, ctx)),
         Det::And(ds) => ds.iter().all(|d| eval_det(d, ctx)),
-        Det::Keywords(m) => ctx.all.iter().any(|v| {
+        Det::Keywords(m) => ctx.all.iter().any(|&(v, _)| {
             each_string(v, &mut |s| {
                 let l = lower(s);
                 m.matches(Text::Str { raw: s, lower: &l }, ctx)

@@ -1403,6 +1403,27 @@ condition: keywords_cmdlet"#,
     );
 }
 
+/// A field that another selection reads is lower-cased once, in the field
+/// pass; the keyword text reuses that form (also for a second occurrence
+/// of the name, and for arrays under a read field, which are not reused).
+#[test]
+fn keywords_see_fields_that_selections_read() {
+    check(
+        r#"sel:
+  Image|endswith: '\\nothing.exe'
+keywords:
+  - 'event::clear'
+condition: sel or keywords"#,
+        cases![
+            {"Image": "C:\\Tools\\EVENT::CLEAR.exe"} => true,
+            {"Image": "c:\\tools\\event::clear.exe"} => true,
+            {"Image": ["C:\\A.exe", "Mimikatz EVENT::Clear"]} => true,
+            {"Image": "C:\\Nothing.EXE"} => true,
+            {"Image": "C:\\x.exe", "CommandLine": "EVENT::List"} => false,
+        ],
+    );
+}
+
 #[test]
 fn keywords_with_wildcards() {
     check(
