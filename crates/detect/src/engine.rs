@@ -755,7 +755,7 @@ impl Engine {
                     }
                 }
             }
-            candidates.sort_unstable();
+            // Not sorted (hundreds per event): the matches are, below.
             for &r in candidates.iter() {
                 scratch.rule_seen[r as usize] = false;
             }
@@ -854,6 +854,8 @@ impl Engine {
                 out.push(r as usize);
             }
         }
+        // Matches in rule order, whatever order the sources gave them in.
+        out[before..].sort_unstable();
         for &f in touched.iter() {
             slots[f as usize] = ABSENT;
         }

@@ -316,6 +316,32 @@ fn rules_with_several_sources_fire_once_per_event() {
     assert_eq!(hits(&engine, &e), [0]);
 }
 
+/// Candidates are gathered source by source (a security service rule
+/// before a process_creation one for a 4688 event, say) and not sorted;
+/// the matches still come in rule order.
+#[test]
+fn matches_come_in_rule_order_across_sources() {
+    let sel = "sel:\n  NewProcessName|endswith: '\\whoami.exe'\ncondition: sel";
+    let rules = [
+        rule(
+            "creation 1",
+            "{product: windows, category: process_creation}",
+            "sel:\n  Image|endswith: '\\whoami.exe'\ncondition: sel",
+        ),
+        rule("security 1", "{product: windows, service: security}", sel),
+        rule(
+            "creation 2",
+            "{product: windows, category: process_creation}",
+            "sel:\n  Image|contains: 'whoami'\ncondition: sel",
+        ),
+        rule("security 2", "{product: windows, service: security}", sel),
+    ];
+    let engine = routed(&rules, &Pipeline::builtin());
+    let e = json!({"Channel": "Security", "EventID": 4688,
+                   "NewProcessName": "C:\\Windows\\System32\\whoami.exe"});
+    assert_eq!(hits(&engine, &e), [0, 1, 2, 3]);
+}
+
 #[test]
 fn a_rule_without_a_route_is_unsupported() {
     let r = rule(
