@@ -540,7 +540,7 @@ impl Core {
         };
         let online = matches!(self.common, Commonness::Online);
         let max_hosts = self.cfg.common.max_hosts;
-        for (e, seen) in s.entities.iter().zip(&scratch.seen) {
+        for (n, (e, seen)) in s.entities.iter().zip(&scratch.seen).enumerate() {
             match seen.id {
                 Some(id) => {
                     if seen.keep {
@@ -551,13 +551,23 @@ impl Core {
                     }
                 }
                 None => {
+                    // Entities are sorted and unique in signals built here;
+                    // a repeat (a hand-made signal) was just added with the
+                    // same state.
+                    let repeat = scratch.seen[..n]
+                        .iter()
+                        .zip(&s.entities)
+                        .any(|(o, oe)| o.id.is_none() && o.hash == seen.hash && oe == e);
+                    if repeat {
+                        continue;
+                    }
                     let hosts: &[u32] = if online {
                         let n = scratch.hosts.len().min(max_hosts.saturating_add(1));
                         &scratch.hosts[..n]
                     } else {
                         &[]
                     };
-                    self.entities.upsert(
+                    self.entities.insert_new(
                         seen.hash,
                         e.kind,
                         &e.value,

@@ -105,25 +105,21 @@ impl EntityTable {
         &mut self.slots[id as usize]
     }
 
-    /// Sets the state of an entity to `new`, adding it when it is not live
-    /// (`df` starts at 1). Returns its id.
-    pub(crate) fn upsert(
+    /// Adds an entity that is not live (the caller looked it up) with the
+    /// state `new` (`df` 1). Returns its id.
+    pub(crate) fn insert_new(
         &mut self,
         hash: u64,
         kind: EntityKind,
         value: &str,
         new: NewEntity<'_>,
     ) -> u32 {
-        let id = match self.find(hash, kind, value) {
-            Some(id) => id,
-            None => self.add(hash, kind, value),
-        };
+        let id = self.add(hash, kind, value);
         let s = &mut self.slots[id as usize];
         s.last_seen = new.last_seen;
         s.incident = new.incident;
         s.host = new.host;
         s.df = 1;
-        s.hosts.clear();
         s.hosts.extend_from_slice(new.hosts);
         id
     }
@@ -240,7 +236,9 @@ mod tests {
     }
 
     fn add(t: &mut EntityTable, kind: EntityKind, v: &str, at: i64) -> u32 {
-        t.upsert(key_hash(kind, v), kind, v, new(at))
+        let h = key_hash(kind, v);
+        assert_eq!(t.find(h, kind, v), None);
+        t.insert_new(h, kind, v, new(at))
     }
 
     fn find(t: &EntityTable, kind: EntityKind, v: &str) -> Option<u32> {
@@ -256,10 +254,7 @@ mod tests {
         assert_eq!(find(&t, EntityKind::Host, "ws01"), Some(a));
         assert_eq!(find(&t, EntityKind::User, "ws01"), Some(b));
         assert_eq!(find(&t, EntityKind::Host, "ws0"), None);
-        // Upserting a live key resets its state, keeps its id.
-        t.slot_mut(a).df = 9;
-        assert_eq!(add(&mut t, EntityKind::Host, "ws01", 5), a);
-        assert_eq!((t.slot(a).df, t.slot(a).last_seen), (1, 5));
+        assert_eq!((t.slot(a).df, t.slot(a).incident), (1, 7));
         assert_eq!(t.len(), 2);
     }
 

@@ -2,9 +2,9 @@
 //! implementation it replaced (`reference/mod.rs`), on generated streams that
 //! exercise joins across every entity kind, windows, merges, lateral edges,
 //! down-weighting (online and fixed), late and reordered signals, replayed
-//! findings, equal times, eviction and key reuse after eviction. Every
-//! `drain_closed`, the live entity count after every push, the final
-//! incidents and the stats must be equal.
+//! findings, equal times, repeated entities, eviction and key reuse after
+//! eviction. Every `drain_closed`, the live entity count after every push,
+//! the final incidents and the stats must be equal.
 
 mod reference;
 
@@ -74,6 +74,11 @@ fn signal(rng: &mut Rng, i: usize, t: i64) -> Signal {
     }
     entities.sort();
     entities.dedup();
+    if rng.below(40) == 0 {
+        // A hand-made signal may repeat an entity.
+        let e = entities[rng.below(entities.len() as u64) as usize].clone();
+        entities.push(e);
+    }
     let time = Timestamp::from_second(t).unwrap();
     Signal {
         key: format!("f|{i}|{}", rng.below(3)),
