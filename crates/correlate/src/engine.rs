@@ -427,6 +427,16 @@ impl Correlator {
             self.held.clear();
         } else {
             core.entities.shrink();
+            if let Some(map) = self.held.compact() {
+                self.pending.renumber(&map);
+                for node in &mut core.nodes {
+                    if let Node::Root(live) = node {
+                        for i in &mut live.signals {
+                            *i = map.get(*i as usize).copied().unwrap_or(u32::MAX);
+                        }
+                    }
+                }
+            }
         }
     }
 }

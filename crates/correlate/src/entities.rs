@@ -80,6 +80,8 @@ pub(crate) struct EntityTable {
 
 /// Below this many bytes of key text, garbage is not worth compacting.
 const MIN_COMPACT: usize = 64 * 1024;
+/// Below this many slots, a sparse slot vector is not worth compacting.
+const MIN_COMPACT_SLOTS: usize = 64;
 
 impl EntityTable {
     pub(crate) fn len(&self) -> usize {
@@ -178,10 +180,31 @@ impl EntityTable {
             }
             self.free.push(id);
         }
-        if self.keys.len() - self.live_key_bytes > self.live_key_bytes.max(MIN_COMPACT) {
+        if self.slots.capacity() >= MIN_COMPACT_SLOTS && self.len() * 4 <= self.slots.capacity() {
+            self.compact_slots();
+        } else if self.keys.len() - self.live_key_bytes > self.live_key_bytes.max(MIN_COMPACT) {
             self.compact_keys();
         }
         evicted
+    }
+
+    /// After a burst: at most a quarter of the slots live. Moves the live
+    /// ones to a vector twice their number (new ids, the index rebuilt from
+    /// the kept hashes) and compacts the key text, so memory follows the live
+    /// entities down as the `HashMap` it replaced did.
+    fn compact_slots(&mut self) {
+        let live = self.len();
+        let old = mem::take(&mut self.slots);
+        let mut slots = Vec::with_capacity(live * 2);
+        slots.extend(old.into_iter().filter(|s| s.live));
+        self.slots = slots;
+        self.free = Vec::new();
+        let mut index = HashTable::with_capacity(live * 2);
+        for (id, s) in self.slots.iter().enumerate() {
+            index.insert_unique(s.hash, id as u32, |&i| self.slots[i as usize].hash);
+        }
+        self.index = index;
+        self.compact_keys();
     }
 
     /// Rewrites the key text with the live keys only, leaving as much room
@@ -261,36 +284,72 @@ mod tests {
     #[test]
     fn ids_and_key_text_are_reused_after_eviction() {
         let mut t = EntityTable::default();
-        // Enough long keys that the garbage crosses the compaction threshold.
+        // Long keys, three evicted for two kept: the key garbage outweighs
+        // the live text (compacted), the slots stay dense enough (reused).
         let key = |i: usize| format!("{i:064x}");
-        let old: Vec<u32> = (0..2000)
-            .map(|i| add(&mut t, EntityKind::Hash, &key(i), 0))
-            .collect();
-        let kept = add(&mut t, EntityKind::Host, "ws01", 100);
-        let mut seen = 0;
-        assert_eq!(t.evict(50, |_| seen += 1), 2000);
-        assert_eq!((seen, t.len()), (1, 1));
-        assert!(t.keys.len() < 1000, "garbage compacted");
-        for i in 0..2000 {
-            assert_eq!(find(&t, EntityKind::Hash, &key(i)), None);
+        let mut old = Vec::new();
+        let mut kept = Vec::new();
+        for i in 0..3000 {
+            let at = if i % 5 < 2 { 100 } else { 0 };
+            let id = add(&mut t, EntityKind::Hash, &key(i), at);
+            if at == 0 {
+                old.push(id);
+            }
+            kept.push((at > 0).then_some(id));
         }
-        assert_eq!(find(&t, EntityKind::Host, "ws01"), Some(kept));
+        let mut seen = 0;
+        assert_eq!(t.evict(50, |_| seen += 1), 1800);
+        assert_eq!((seen, t.len()), (1200, 1200));
+        assert_eq!(t.keys.len(), 1200 * 64, "garbage compacted");
+        for (i, want) in kept.iter().enumerate() {
+            assert_eq!(find(&t, EntityKind::Hash, &key(i)), *want);
+        }
         // New keys take the freed ids; old and new keys stay distinct.
-        let new: Vec<u32> = (2000..4000)
+        let new: Vec<u32> = (3000..4800)
             .map(|i| add(&mut t, EntityKind::Hash, &key(i), 200))
             .collect();
         let mut reused = new.clone();
         reused.sort();
-        let mut freed = old;
-        freed.sort();
-        assert_eq!(reused, freed);
-        for (i, id) in (2000..4000).zip(&new) {
+        old.sort();
+        assert_eq!(reused, old);
+        for (i, id) in (3000..4800).zip(&new) {
             assert_eq!(find(&t, EntityKind::Hash, &key(i)), Some(*id));
             assert_eq!(t.slot(*id).hosts.as_slice(), &[1, 2]);
         }
-        assert_eq!(find(&t, EntityKind::Host, "ws01"), Some(kept));
-        assert_eq!(t.len(), 2001);
+        assert_eq!(find(&t, EntityKind::Hash, &key(6)), kept[6]);
+        assert_eq!(t.len(), 3000);
         t.shrink();
-        assert_eq!(find(&t, EntityKind::Hash, &key(3999)), Some(new[1999]));
+        assert_eq!(find(&t, EntityKind::Hash, &key(4799)), Some(new[1799]));
+    }
+
+    #[test]
+    fn slots_follow_live_entities_down_after_a_burst() {
+        let mut t = EntityTable::default();
+        let key = |i: usize| format!("k{i}");
+        for i in 0..1000 {
+            add(
+                &mut t,
+                EntityKind::Domain,
+                &key(i),
+                if i % 10 == 0 { 100 } else { 0 },
+            );
+        }
+        let before = t.heap_bytes();
+        assert_eq!(t.evict(50, |_| {}), 900);
+        // 100 live of 1000 slots: moved to a vector of 200, ids renumbered.
+        assert_eq!(t.len(), 100);
+        assert!(t.slots.capacity() <= 200 && t.free.is_empty());
+        assert!(t.heap_bytes() * 3 < before);
+        for i in 0..1000 {
+            let id = find(&t, EntityKind::Domain, &key(i));
+            assert_eq!(id.is_some(), i % 10 == 0, "{i}");
+            if let Some(id) = id {
+                assert_eq!(t.slot(id).last_seen, 100);
+            }
+        }
+        // Still usable: new keys go in, old ones are found.
+        let id = add(&mut t, EntityKind::Domain, &key(1001), 200);
+        assert_eq!(find(&t, EntityKind::Domain, &key(1001)), Some(id));
+        assert_eq!(t.len(), 101);
     }
 }

@@ -11,8 +11,12 @@
 //! only on equal times.
 
 use std::cmp::Ordering;
+use std::mem;
 
 use crate::signal::Signal;
+
+/// Below this many slots, a sparse slab is not worth compacting.
+const MIN_COMPACT: usize = 64;
 
 /// Slab of held signals.
 #[derive(Debug, Default)]
@@ -59,6 +63,29 @@ impl Held {
         })
     }
 
+    /// After a burst: at most a quarter of the slab used. Moves the held
+    /// signals to a slab twice their number, in the same order, and returns
+    /// each old index's new one (`u32::MAX`: was free), for the caller to
+    /// renumber what refers to them. Memory follows the held signals down
+    /// as the per-incident vectors it replaced did.
+    pub(crate) fn compact(&mut self) -> Option<Vec<u32>> {
+        let used = self.slots.len() - self.free.len();
+        if self.slots.capacity() < MIN_COMPACT || used * 4 > self.slots.capacity() {
+            return None;
+        }
+        let mut map = vec![u32::MAX; self.slots.len()];
+        let mut slots = Vec::with_capacity(used * 2);
+        for (i, s) in mem::take(&mut self.slots).into_iter().enumerate() {
+            if s.is_some() {
+                map[i] = slots.len() as u32;
+                slots.push(s);
+            }
+        }
+        self.slots = slots;
+        self.free = Vec::new();
+        Some(map)
+    }
+
     /// Forgets everything (the slab is empty when the stream ends).
     pub(crate) fn clear(&mut self) {
         *self = Held::default();
@@ -83,6 +110,14 @@ impl Reorder {
             }
             self.heap.swap(i, parent);
             i = parent;
+        }
+    }
+
+    /// Renumbers the entries after [`Held::compact`]. The order depends on
+    /// time and key only, so the heap stays a heap.
+    pub(crate) fn renumber(&mut self, map: &[u32]) {
+        for e in &mut self.heap {
+            e.1 = map.get(e.1 as usize).copied().unwrap_or(u32::MAX);
         }
     }
 
@@ -166,5 +201,43 @@ mod tests {
             held.insert(sig(&k.to_string(), 0));
         }
         assert_eq!(held.slots.len(), n);
+    }
+
+    #[test]
+    fn compaction_renumbers_and_keeps_the_order() {
+        let mut held = Held::default();
+        let mut r = Reorder::default();
+        let mut ids = Vec::new();
+        for k in 0..400i64 {
+            ids.push(held.insert(sig(&format!("k{k:03}"), 1000 - k)));
+        }
+        // Keep every tenth, pending in the heap.
+        for (k, i) in ids.iter().enumerate() {
+            if k % 10 == 0 {
+                r.push(((1000 - k as i64) * 1_000_000_000, *i), &held);
+            } else {
+                held.take(*i);
+            }
+        }
+        let map = held.compact().expect("40 of 400 slots used");
+        r.renumber(&map);
+        assert!(held.slots.capacity() <= 80 && held.free.is_empty());
+        let mut out = Vec::new();
+        while let Some((_, i)) = r.pop(&held) {
+            out.push(held.take(i).unwrap().key);
+        }
+        let want: Vec<String> = (0..400)
+            .rev()
+            .filter(|k| k % 10 == 0)
+            .map(|k| format!("k{k:03}"))
+            .collect();
+        assert_eq!(out, want);
+        // Dense enough: left alone.
+        let mut dense = Held::default();
+        for k in 0..100 {
+            dense.insert(sig(&k.to_string(), 0));
+        }
+        dense.take(0);
+        assert_eq!(dense.compact(), None);
     }
 }

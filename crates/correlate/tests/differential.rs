@@ -101,13 +101,19 @@ fn signal(rng: &mut Rng, i: usize, t: i64) -> Signal {
     }
 }
 
-/// A nearly sorted stream with jitter, equal times, late signals and replays.
-fn stream(seed: u64, n: usize) -> Vec<Signal> {
+/// A nearly sorted stream with jitter, equal times, late signals and
+/// replays; `bursty`: dense and sparse stretches in turn, so live state
+/// grows and falls back (the entity table and the slab compact).
+fn stream(seed: u64, n: usize, bursty: bool) -> Vec<Signal> {
     let mut rng = Rng(seed);
     let mut out: Vec<Signal> = Vec::with_capacity(n);
     let mut clock = 1_700_000_000i64;
     for i in 0..n {
-        clock += rng.below(40) as i64;
+        clock += match (bursty, (i / 300) % 2) {
+            (false, _) => rng.below(40),
+            (true, 0) => rng.below(3),
+            (true, _) => rng.below(400),
+        } as i64;
         let jitter = rng.below(90) as i64;
         let late = if rng.below(25) == 0 { 1_500 } else { 0 };
         let t = clock - jitter - late;
@@ -168,7 +174,7 @@ fn streaming_correlator_matches_the_reference() {
     for seed in 1..=24u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let cfg = config(&mut rng);
-        let signals = stream(seed, 1_500);
+        let signals = stream(seed, 1_500, seed % 2 == 0);
         let online = compare(
             &signals,
             &cfg,
