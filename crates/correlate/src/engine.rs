@@ -26,13 +26,14 @@
 //! more than `max_hosts` distinct hosts. Batch callers learn it from the whole
 //! input first ([`learn_common`]); a stream learns it as it goes.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::mem;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
+use crate::entities::{key_hash, EntityTable, NewEntity};
+use crate::held::{Held, Reorder};
 use crate::signal::{EntityKey, EntityKind, Signal};
 
 /// How findings are joined.
@@ -189,21 +190,12 @@ pub struct Stats {
 }
 
 #[derive(Debug)]
-struct EntityState {
-    last_seen: i64,
-    incident: u32,
-    /// Host (interned) of the last finding that touched it, for lateral edges.
-    host: u32,
-    /// Online learning: findings seen with it, and up to max_hosts+1 hosts.
-    df: u32,
-    hosts: Vec<u32>,
-}
-
-#[derive(Debug)]
 struct Live {
     first: (i64, String),
     last_seen: i64,
-    signals: Vec<Signal>,
+    /// Slab indices of the signals (see [`Held`]), in no particular order:
+    /// sorted when the incident closes.
+    signals: Vec<u32>,
     merged_from: Vec<String>,
     lateral: Vec<Lateral>,
 }
@@ -215,25 +207,46 @@ enum Node {
     Free,
 }
 
-/// Heap entry of the reorder buffer: smallest (time, key) first. Boxed:
-/// sifting moves entries, and a pointer is cheaper to move than a signal.
-struct Pending(Box<Signal>);
+/// One entity of the signal being processed.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    hash: u64,
+    /// Its id when it was live before this signal.
+    id: Option<u32>,
+    /// Not down-weighted: the signal updates it.
+    keep: bool,
+}
 
-impl PartialEq for Pending {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
+/// Per-signal working vectors, kept between signals so `process` does not
+/// allocate.
+#[derive(Debug, Default)]
+struct Scratch {
+    hosts: Vec<u32>,
+    seen: Vec<Seen>,
+    joined: Vec<u32>,
+    lateral: Vec<Lateral>,
 }
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
+
+/// Hosts interned for good (lateral edges name them; there are few).
+#[derive(Debug, Default)]
+struct HostNames {
+    ids: FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
 }
-impl Ord for Pending {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap.
-        (o.0.time, &o.0.key).cmp(&(self.0.time, &self.0.key))
+
+impl HostNames {
+    fn id(&mut self, h: &str) -> u32 {
+        if let Some(&id) = self.ids.get(h) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(h.into());
+        self.ids.insert(h.into(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
     }
 }
 
@@ -241,22 +254,30 @@ impl Ord for Pending {
 /// finished incidents with [`drain_closed`](Self::drain_closed), end with
 /// [`finish`](Self::finish).
 pub struct Correlator {
-    cfg: Config,
-    window: i64,
     lateness: i64,
-    common: Commonness,
-    entities: FxHashMap<EntityKey, EntityState>,
-    nodes: Vec<Node>,
-    free: Vec<u32>,
-    host_ids: FxHashMap<Box<str>, u32>,
-    host_names: Vec<Box<str>>,
-    pending: BinaryHeap<Pending>,
+    /// Signals held (pending or in open incidents), by index.
+    held: Held,
+    pending: Reorder,
     max_time: Option<i64>,
     watermark: i64,
     since_sweep: u64,
     /// Watermark at the last sweep.
     last_sweep: i64,
     closed: Vec<RawIncident>,
+    core: Core,
+}
+
+/// Entities and incidents: what processing a signal changes (apart from
+/// the slab it reads the signal from).
+struct Core {
+    cfg: Config,
+    window: i64,
+    common: Commonness,
+    entities: EntityTable,
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    hosts: HostNames,
+    scratch: Scratch,
     stats: Stats,
 }
 
@@ -274,56 +295,54 @@ fn ns(s: &Signal) -> i64 {
 impl Correlator {
     pub fn new(cfg: Config, common: Commonness) -> Self {
         Correlator {
-            window: cfg.window_secs.saturating_mul(NS),
             lateness: cfg.lateness_secs.saturating_mul(NS),
-            cfg,
-            common,
-            entities: FxHashMap::default(),
-            nodes: Vec::new(),
-            free: Vec::new(),
-            host_ids: FxHashMap::default(),
-            host_names: Vec::new(),
-            pending: BinaryHeap::new(),
+            held: Held::default(),
+            pending: Reorder::default(),
             max_time: None,
             watermark: i64::MIN,
             since_sweep: 0,
             last_sweep: i64::MIN,
             closed: Vec::new(),
-            stats: Stats::default(),
+            core: Core {
+                window: cfg.window_secs.saturating_mul(NS),
+                cfg,
+                common,
+                entities: EntityTable::default(),
+                nodes: Vec::new(),
+                free: Vec::new(),
+                hosts: HostNames::default(),
+                scratch: Scratch::default(),
+                stats: Stats::default(),
+            },
         }
     }
 
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.core.stats
     }
 
     /// Live entities right now.
     pub fn live_entities(&self) -> usize {
-        self.entities.len()
+        self.core.entities.len()
     }
 
-    /// Estimated heap bytes of the entity table (entries, keys, host lists):
-    /// what grows with live entities.
+    /// Estimated heap bytes of the entity table (id table, state slots with
+    /// their host lists, key text): what grows with live entities.
     pub fn entity_bytes(&self) -> usize {
-        let entry = mem::size_of::<(EntityKey, EntityState)>() + 1;
-        self.entities.capacity() * entry
-            + self
-                .entities
-                .iter()
-                .map(|(k, v)| k.heap_bytes() + v.hosts.capacity() * 4)
-                .sum::<usize>()
+        self.core.entities.heap_bytes()
     }
 
     /// Adds a signal. It is processed once the watermark passes it (or at
     /// once if it is already late).
     pub fn push(&mut self, s: Signal) {
-        self.stats.signals += 1;
+        self.core.stats.signals += 1;
         let t = ns(&s);
+        let i = self.held.insert(s);
         if t < self.watermark {
-            self.stats.late += 1;
-            self.process(s);
+            self.core.stats.late += 1;
+            self.process(i);
         } else {
-            self.pending.push(Pending(Box::new(s)));
+            self.pending.push((t, i), &self.held);
         }
         if self.max_time.is_none_or(|m| t > m) {
             self.max_time = Some(t);
@@ -332,18 +351,18 @@ impl Correlator {
         while self
             .pending
             .peek()
-            .is_some_and(|p| ns(&p.0) <= self.watermark)
+            .is_some_and(|(t, _)| t <= self.watermark)
         {
-            if let Some(Pending(s)) = self.pending.pop() {
-                self.process(*s);
+            if let Some((_, i)) = self.pending.pop(&self.held) {
+                self.process(i);
             }
         }
         self.since_sweep += 1;
         // Amortised: a sweep costs O(live entities), and can only free what
         // the watermark has left behind, so sweep when it moved a quarter
         // window since the last sweep (and at most every `sweep_every`).
-        if self.since_sweep >= self.cfg.sweep_every
-            && self.watermark.saturating_sub(self.last_sweep) >= self.window / 4
+        if self.since_sweep >= self.core.cfg.sweep_every
+            && self.watermark.saturating_sub(self.last_sweep) >= self.core.window / 4
         {
             self.sweep(false);
         }
@@ -357,39 +376,89 @@ impl Correlator {
     /// Ends the stream: everything pending is processed and every incident
     /// closed. Returned sorted by ID.
     pub fn finish(mut self) -> (Vec<RawIncident>, Stats) {
-        while let Some(Pending(s)) = self.pending.pop() {
-            self.process(*s);
+        while let Some((_, i)) = self.pending.pop(&self.held) {
+            self.process(i);
         }
         self.sweep(true);
         let mut out = mem::take(&mut self.closed);
         out.sort_by(|a, b| a.id.cmp(&b.id));
-        (out, self.stats)
+        (out, self.core.stats)
     }
 
-    fn host_id(&mut self, h: &str) -> u32 {
-        if let Some(&id) = self.host_ids.get(h) {
-            return id;
+    fn process(&mut self, i: u32) {
+        if let Some(s) = self.held.get(i) {
+            self.core.process(s, i);
         }
-        let id = self.host_names.len() as u32;
-        self.host_names.push(h.into());
-        self.host_ids.insert(h.into(), id);
-        id
     }
 
+    /// Drops idle entities, closes idle incidents, frees forwarders.
+    fn sweep(&mut self, all: bool) {
+        self.since_sweep = 0;
+        self.last_sweep = self.watermark;
+        let horizon = if all {
+            i64::MAX
+        } else {
+            self.watermark.saturating_sub(self.core.window)
+        };
+        let core = &mut self.core;
+        // Compress every entity's pointer to its root, dropping idle ones.
+        let nodes = &mut core.nodes;
+        let evicted = core.entities.evict(horizon, |st| {
+            st.incident = find_in(nodes, st.incident);
+        });
+        core.stats.evicted_entities += evicted;
+        for i in 0..core.nodes.len() {
+            let close = match &core.nodes[i] {
+                Node::Root(l) => l.last_seen < horizon,
+                Node::Forward(_) => true,
+                Node::Free => false,
+            };
+            if !close {
+                continue;
+            }
+            if let Node::Root(live) = mem::replace(&mut core.nodes[i], Node::Free) {
+                core.stats.closed_incidents += 1;
+                self.closed.push(close_incident(*live, &mut self.held));
+            }
+            core.free.push(i as u32);
+        }
+        if all {
+            core.entities = EntityTable::default();
+            self.held.clear();
+        } else {
+            core.entities.shrink();
+            if let Some(map) = self.held.compact() {
+                self.pending.renumber(&map);
+                for node in &mut core.nodes {
+                    if let Node::Root(live) = node {
+                        for i in &mut live.signals {
+                            *i = map.get(*i as usize).copied().unwrap_or(u32::MAX);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Core {
     fn find(&mut self, i: u32) -> u32 {
         find_in(&mut self.nodes, i)
     }
 
-    fn is_common(&mut self, e: &EntityKey, host_ids: &[u32]) -> bool {
+    /// Whether entity `e` (live as `id`) is too common to join on; online,
+    /// counts this finding and its hosts first.
+    fn is_common(&mut self, e: &EntityKey, id: Option<u32>, hosts: &[u32]) -> bool {
         match &self.common {
             Commonness::Fixed(set) => set.contains(e),
             Commonness::Online => {
                 let total = self.stats.signals;
                 let policy = &self.cfg.common;
-                match self.entities.get_mut(e) {
-                    Some(st) => {
+                match id {
+                    Some(id) => {
+                        let st = self.entities.slot_mut(id);
                         st.df = st.df.saturating_add(1);
-                        for h in host_ids {
+                        for h in hosts {
                             if st.hosts.len() <= policy.max_hosts && !st.hosts.contains(h) {
                                 st.hosts.push(*h);
                             }
@@ -402,59 +471,66 @@ impl Correlator {
         }
     }
 
-    fn process(&mut self, s: Signal) {
-        let t = ns(&s);
-        let host_ids: Vec<u32> = s
-            .host_keys()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|h| self.host_id(h))
-            .collect();
-        let here = host_ids.first().copied().unwrap_or(u32::MAX);
-        let mut joined: Vec<u32> = Vec::new();
-        let mut lateral: Vec<Lateral> = Vec::new();
-        let mut keep: Vec<bool> = Vec::with_capacity(s.entities.len());
+    /// Joins signal `s` (held as `i`) to the incidents its live entities
+    /// were seen in within the window, merging them (or opens one), updates
+    /// or adds its entities, and files it under the incident.
+    fn process(&mut self, s: &Signal, i: u32) {
+        let t = ns(s);
+        // Taken for the call so its vectors can be filled while `self` changes.
+        let mut scratch = mem::take(&mut self.scratch);
+        scratch.hosts.clear();
+        scratch.seen.clear();
+        scratch.joined.clear();
+        scratch.lateral.clear();
+        for h in s.host_keys() {
+            scratch.hosts.push(self.hosts.id(h));
+        }
+        let here = scratch.hosts.first().copied().unwrap_or(u32::MAX);
         for e in &s.entities {
-            let common = self.is_common(e, &host_ids);
-            keep.push(!common);
-            if common {
-                if self.entities.contains_key(e) {
-                    self.stats.downweighted_links += 1;
-                }
-                continue;
-            }
-            let Some(st) = self.entities.get(e) else {
+            let hash = key_hash(e.kind, &e.value);
+            let id = self.entities.find(hash, e.kind, &e.value);
+            let common = self.is_common(e, id, &scratch.hosts);
+            scratch.seen.push(Seen {
+                hash,
+                id,
+                keep: !common,
+            });
+            let Some(id) = id else {
                 continue;
             };
+            if common {
+                self.stats.downweighted_links += 1;
+                continue;
+            }
+            let st = self.entities.slot(id);
             if (t - st.last_seen).abs() > self.window {
                 continue;
             }
             let (inc, prev_host) = (st.incident, st.host);
             let root = self.find(inc);
-            if !joined.contains(&root) {
-                joined.push(root);
+            if !scratch.joined.contains(&root) {
+                scratch.joined.push(root);
             }
             if e.kind == EntityKind::Ip
                 && prev_host != here
                 && prev_host != u32::MAX
                 && here != u32::MAX
             {
-                lateral.push(Lateral {
-                    from: self.host_names[prev_host as usize].to_string(),
-                    to: self.host_names[here as usize].to_string(),
+                scratch.lateral.push(Lateral {
+                    from: self.hosts.name(prev_host).to_string(),
+                    to: self.hosts.name(here).to_string(),
                     via: format!("ip {}", e.value),
                     finding: s.key.clone(),
                 });
             }
         }
         if here != u32::MAX {
-            let to = self.host_names[here as usize].to_string();
+            let to = self.hosts.name(here);
             for src in &s.source_hosts {
-                if *src != to {
-                    lateral.push(Lateral {
+                if src != to {
+                    scratch.lateral.push(Lateral {
                         from: src.clone(),
-                        to: to.clone(),
+                        to: to.to_string(),
                         via: "logon source".into(),
                         finding: s.key.clone(),
                     });
@@ -462,50 +538,58 @@ impl Correlator {
             }
         }
         // The incident this signal ends up in.
-        let root = match joined.len() {
-            0 => self.new_incident(t, &s.key),
-            _ => {
-                let mut root = joined[0];
-                for &other in &joined[1..] {
+        let root = match scratch.joined.split_first() {
+            None => self.new_incident(t, &s.key),
+            Some((&first, rest)) => {
+                let mut root = first;
+                for &other in rest {
                     root = self.union(root, other);
                 }
                 root
             }
         };
-        let mut to_insert: Vec<(EntityKey, bool)> = Vec::new();
-        for (e, keep) in s.entities.iter().zip(&keep) {
-            match self.entities.get_mut(e) {
-                Some(st) => {
-                    if *keep {
+        let online = matches!(self.common, Commonness::Online);
+        let max_hosts = self.cfg.common.max_hosts;
+        for (n, (e, seen)) in s.entities.iter().zip(&scratch.seen).enumerate() {
+            match seen.id {
+                Some(id) => {
+                    if seen.keep {
+                        let st = self.entities.slot_mut(id);
                         st.last_seen = st.last_seen.max(t);
                         st.incident = root;
                         st.host = here;
                     }
                 }
-                None => to_insert.push((e.clone(), *keep)),
+                None => {
+                    // Entities are sorted and unique in signals built here;
+                    // a repeat (a hand-made signal) was just added with the
+                    // same state.
+                    let repeat = scratch.seen[..n]
+                        .iter()
+                        .zip(&s.entities)
+                        .any(|(o, oe)| o.id.is_none() && o.hash == seen.hash && oe == e);
+                    if repeat {
+                        continue;
+                    }
+                    let hosts: &[u32] = if online {
+                        let n = scratch.hosts.len().min(max_hosts.saturating_add(1));
+                        &scratch.hosts[..n]
+                    } else {
+                        &[]
+                    };
+                    self.entities.insert_new(
+                        seen.hash,
+                        e.kind,
+                        &e.value,
+                        NewEntity {
+                            last_seen: t,
+                            incident: root,
+                            host: here,
+                            hosts,
+                        },
+                    );
+                }
             }
-        }
-        for (e, keep) in to_insert {
-            let hosts = if matches!(self.common, Commonness::Online) {
-                host_ids
-                    .iter()
-                    .copied()
-                    .take(self.cfg.common.max_hosts + 1)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let _ = keep;
-            self.entities.insert(
-                e,
-                EntityState {
-                    last_seen: t,
-                    incident: root,
-                    host: here,
-                    df: 1,
-                    hosts,
-                },
-            );
         }
         self.stats.peak_entities = self.stats.peak_entities.max(self.entities.len());
         if let Node::Root(live) = &mut self.nodes[root as usize] {
@@ -513,9 +597,10 @@ impl Correlator {
             if (t, &s.key) < (live.first.0, &live.first.1) {
                 live.first = (t, s.key.clone());
             }
-            live.lateral.extend(lateral);
-            live.signals.push(s);
+            live.lateral.append(&mut scratch.lateral);
+            live.signals.push(i);
         }
+        self.scratch = scratch;
     }
 
     fn new_incident(&mut self, t: i64, key: &str) -> u32 {
@@ -543,15 +628,17 @@ impl Correlator {
         if a == b {
             return a;
         }
-        let first = |n: &Node| match n {
-            Node::Root(l) => Some((l.first.0, l.first.1.clone())),
-            _ => None,
+        fn first(n: &Node) -> Option<(i64, &str)> {
+            match n {
+                Node::Root(l) => Some((l.first.0, l.first.1.as_str())),
+                _ => None,
+            }
+        }
+        let (win, lose) = if first(&self.nodes[a as usize]) <= first(&self.nodes[b as usize]) {
+            (a, b)
+        } else {
+            (b, a)
         };
-        let (fa, fb) = (
-            first(&self.nodes[a as usize]),
-            first(&self.nodes[b as usize]),
-        );
-        let (win, lose) = if fa <= fb { (a, b) } else { (b, a) };
         let Node::Root(loser) = mem::replace(&mut self.nodes[lose as usize], Node::Forward(win))
         else {
             return win;
@@ -572,50 +659,6 @@ impl Correlator {
         }
         win
     }
-
-    /// Drops idle entities, closes idle incidents, frees forwarders.
-    fn sweep(&mut self, all: bool) {
-        self.since_sweep = 0;
-        self.last_sweep = self.watermark;
-        let horizon = if all {
-            i64::MAX
-        } else {
-            self.watermark.saturating_sub(self.window)
-        };
-        // Compress every entity's pointer to its root, dropping idle ones.
-        let nodes = &mut self.nodes;
-        let mut evicted = 0u64;
-        self.entities.retain(|_, st| {
-            if st.last_seen < horizon {
-                evicted += 1;
-                false
-            } else {
-                st.incident = find_in(nodes, st.incident);
-                true
-            }
-        });
-        self.stats.evicted_entities += evicted;
-        for i in 0..self.nodes.len() {
-            let close = match &self.nodes[i] {
-                Node::Root(l) => l.last_seen < horizon,
-                Node::Forward(_) => true,
-                Node::Free => false,
-            };
-            if !close {
-                continue;
-            }
-            if let Node::Root(live) = mem::replace(&mut self.nodes[i], Node::Free) {
-                self.stats.closed_incidents += 1;
-                self.closed.push(close_incident(*live));
-            }
-            self.free.push(i as u32);
-        }
-        if all {
-            self.entities = FxHashMap::default();
-        } else {
-            self.entities.shrink_to(self.entities.len() * 2);
-        }
-    }
 }
 
 /// Union-find root of `i`, compressing the path.
@@ -632,10 +675,26 @@ fn find_in(nodes: &mut [Node], mut i: u32) -> u32 {
     i
 }
 
-fn close_incident(live: Live) -> RawIncident {
-    let mut signals = live.signals;
-    signals.sort_by(|a, b| (a.time, &a.key).cmp(&(b.time, &b.key)));
-    signals.dedup_by(|a, b| a.key == b.key);
+/// The finished incident: its signals taken out of the slab in (time, key)
+/// order, duplicates (replays) dropped, merged IDs and lateral edges sorted.
+fn close_incident(live: Live, held: &mut Held) -> RawIncident {
+    let mut order: Vec<(i64, u32)> = live
+        .signals
+        .iter()
+        .map(|&i| (held.get(i).map_or(i64::MIN, ns), i))
+        .collect();
+    // Stable, as the sort of the signals themselves was.
+    order.sort_by(|&a, &b| held.order(a, b));
+    let mut signals: Vec<Signal> = Vec::with_capacity(order.len());
+    for (_, i) in order {
+        let Some(s) = held.take(i) else {
+            continue;
+        };
+        if signals.last().is_some_and(|p| p.key == s.key) {
+            continue;
+        }
+        signals.push(s);
+    }
     let mut merged = live.merged_from;
     merged.sort();
     merged.dedup();

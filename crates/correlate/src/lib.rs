@@ -30,6 +30,8 @@
 //! ```
 
 pub mod engine;
+mod entities;
+mod held;
 pub mod incident;
 pub mod progress;
 pub mod severity;
