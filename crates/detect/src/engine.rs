@@ -13,6 +13,7 @@
 //! Pure and deterministic: no I/O, no clock; the same rules and events give
 //! the same matches in the same order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rayon::prelude::*;
@@ -23,7 +24,7 @@ use serde_json::Value;
 use crate::compile::{compile_logic, Cond, Det, FieldTable, Item, ItemTest, Logic, Need};
 use crate::correlation::{self, Correlation};
 use crate::event::{each_string, Event};
-use crate::matcher::{lower, push_lower, FieldId, Fields, Text};
+use crate::matcher::{is_lower_ascii, lower, push_lower, FieldId, Fields, Text};
 use crate::pipeline::{LogsourceKey, Pipeline};
 use crate::prefilter::{self, FieldScan};
 use crate::rules::{Level, LoadEntry, LoadReport, Outcome, RuleInfo};
@@ -682,8 +683,7 @@ impl Engine {
                 if *slot == ABSENT || later_channel {
                     let span = match v {
                         Value::String(s)
-                            if self.lower_fields[id as usize]
-                                && !s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) =>
+                            if self.lower_fields[id as usize] && !is_lower_ascii(s) =>
                         {
                             // Lower-cased straight into the arena (no String per value).
                             let start = arena.len();
@@ -792,8 +792,7 @@ impl Engine {
             for &(v, known) in &all {
                 each_string(v, &mut |s| {
                     match known {
-                        Some(Span::Raw) => text.push_str(s),
-                        Some(Span::At(a, b)) => text.push_str(&arena[a as usize..b as usize]),
+                        Some(span) => text.push_str(span.lower_of(s, arena)),
                         None => push_lower(text, s),
                     }
                     if self.keyword_joined {
@@ -820,10 +819,7 @@ impl Engine {
                 let (v, span) = vals[slot as usize];
                 match v {
                     Value::String(s) => {
-                        let text = match span {
-                            Span::Raw => s.as_str(),
-                            Span::At(a, b) => &arena[a as usize..b as usize],
-                        };
+                        let text = span.lower_of(s, arena);
                         scan.scan
                             .each_present(text, |i| scan.rules[i].iter().for_each(|&r| mark(r)));
                     }
@@ -876,6 +872,16 @@ const ABSENT: u32 = u32::MAX;
 enum Span {
     Raw,
     At(u32, u32),
+}
+
+impl Span {
+    /// The lower-cased text of the string value `raw` this span belongs to.
+    fn lower_of<'a>(self, raw: &'a str, arena: &'a str) -> &'a str {
+        match self {
+            Span::Raw => raw,
+            Span::At(a, b) => &arena[a as usize..b as usize],
+        }
+    }
 }
 
 /// The string values of an event left out of the event given to
@@ -974,9 +980,12 @@ fn eval_det(d: &Det, ctx: &Ctx<'_, '_>) -> bool {
         Det::All(items) => items.iter().all(|i| eval_item(i, ctx)),
         Det::Any(ds) => ds.iter().any(|d| eval_det(d, ctx)),
         Det::And(ds) => ds.iter().all(|d| eval_det(d, ctx)),
-        Det::Keywords(m) => ctx.all.iter().any(|&(v, _)| {
+        Det::Keywords(m) => ctx.all.iter().any(|&(v, known)| {
             each_string(v, &mut |s| {
-                let l = lower(s);
+                let l = match known {
+                    Some(span) => Cow::Borrowed(span.lower_of(s, ctx.arena)),
+                    None => lower(s),
+                };
                 m.matches(Text::Str { raw: s, lower: &l }, ctx)
             })
         }),
@@ -997,10 +1006,7 @@ fn eval_item(item: &Item, ctx: &Ctx<'_, '_>) -> bool {
         ItemTest::Exists(want) => *want,
         ItemTest::Match(m) => match v {
             Value::String(s) => {
-                let lower = match span {
-                    Span::Raw => s.as_str(),
-                    Span::At(a, b) => &ctx.arena[a as usize..b as usize],
-                };
+                let lower = span.lower_of(s, ctx.arena);
                 m.matches(Text::Str { raw: s, lower }, ctx)
             }
             other => m.matches(Text::Other(other), ctx),

@@ -102,17 +102,19 @@ pub(crate) enum Text<'a> {
 /// full Unicode lower-casing, with an allocation-free path for text that is
 /// already lower-case ASCII.
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(s.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(s)
-        }
+    if is_lower_ascii(s) {
+        Cow::Borrowed(s)
     } else {
         let mut out = String::with_capacity(s.len());
         push_lower(&mut out, s);
         Cow::Owned(out)
     }
+}
+
+/// Whether `s` is its own lower-case form by the cheap test: ASCII with no
+/// upper-case letter (other text is lower-cased without asking).
+pub(crate) fn is_lower_ascii(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
 }
 
 /// Appends `s` lower-cased exactly as `str::to_lowercase` does, without

@@ -117,11 +117,12 @@ fn union(reqs: impl Iterator<Item = Option<Requirement>>) -> Option<Requirement>
 /// it stops at is checked against every literal and the search resumes one
 /// byte further. Larger sets use an overlapping automaton.
 #[derive(Debug, Clone)]
-pub(crate) struct LiteralScan {
-    packed: Option<packed::Searcher>,
-    /// Built only when there is no packed searcher.
-    automaton: Option<AhoCorasick>,
-    literals: Vec<Box<[u8]>>,
+pub(crate) enum LiteralScan {
+    Packed {
+        searcher: packed::Searcher,
+        literals: Vec<Box<[u8]>>,
+    },
+    Automaton(AhoCorasick),
 }
 
 impl LiteralScan {
@@ -135,30 +136,25 @@ impl LiteralScan {
             .builder()
             .extend(literals)
             .build();
-        let automaton = match packed {
-            Some(_) => None,
-            None => {
-                // A DFA scans fastest; it is worth its build time only up
-                // to a size.
-                let kind = if literals.len() <= 400 {
-                    AhoCorasickKind::DFA
-                } else {
-                    AhoCorasickKind::ContiguousNFA
-                };
-                let built = AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(kind))
-                    .build(literals)
-                    .or_else(|_| AhoCorasick::new(literals))
-                    .ok()?;
-                Some(built)
-            }
+        if let Some(searcher) = packed {
+            return Some(LiteralScan::Packed {
+                searcher,
+                literals: literals.iter().map(|l| l.as_bytes().into()).collect(),
+            });
+        }
+        // A DFA scans fastest; it is worth its build time only up to a size.
+        let kind = if literals.len() <= 400 {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
         };
-        Some(LiteralScan {
-            packed,
-            automaton,
-            literals: literals.iter().map(|l| l.as_bytes().into()).collect(),
-        })
+        AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(kind))
+            .build(literals)
+            .or_else(|_| AhoCorasick::new(literals))
+            .ok()
+            .map(LiteralScan::Automaton)
     }
 
     /// Calls `found` with the index of every literal occurring in `text`
@@ -166,23 +162,26 @@ impl LiteralScan {
     #[inline]
     pub(crate) fn each_present(&self, text: &str, mut found: impl FnMut(usize)) {
         let hay = text.as_bytes();
-        if let Some(searcher) = &self.packed {
-            let mut at = 0;
-            while at < hay.len() {
-                let Some(m) = searcher.find_in(hay, Span::from(at..hay.len())) else {
-                    break;
-                };
-                let start = m.start();
-                for (i, lit) in self.literals.iter().enumerate() {
-                    if hay[start..].starts_with(lit) {
-                        found(i);
+        match self {
+            LiteralScan::Packed { searcher, literals } => {
+                let mut at = 0;
+                while at < hay.len() {
+                    let Some(m) = searcher.find_in(hay, Span::from(at..hay.len())) else {
+                        break;
+                    };
+                    let start = m.start();
+                    for (i, lit) in literals.iter().enumerate() {
+                        if hay[start..].starts_with(lit) {
+                            found(i);
+                        }
                     }
+                    at = start + 1;
                 }
-                at = start + 1;
             }
-        } else if let Some(automaton) = &self.automaton {
-            for m in automaton.find_overlapping_iter(hay) {
-                found(m.pattern().as_usize());
+            LiteralScan::Automaton(automaton) => {
+                for m in automaton.find_overlapping_iter(hay) {
+                    found(m.pattern().as_usize());
+                }
             }
         }
     }
@@ -266,7 +265,10 @@ mod tests {
         let many: Vec<String> = (0..300).map(|i| format!("lit{i:03}x")).collect();
         let mut lits: Vec<&str> = many.iter().map(String::as_str).collect();
         lits.extend(few);
-        assert!(LiteralScan::new(&lits).unwrap().packed.is_none());
+        assert!(matches!(
+            LiteralScan::new(&lits).unwrap(),
+            LiteralScan::Automaton(_)
+        ));
         assert_eq!(
             present(&lits, "sekurlsa::lsadump:: lit007x"),
             [7, 300, 301, 302, 303]
