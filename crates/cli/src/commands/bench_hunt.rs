@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use killchain_detect::{Engine, FieldList, LeftOut, Options, Scratch};
-use killchain_ingest::{flatten_windows, for_each_zip_member, open_input, parse_selected};
+use killchain_ingest::{flatten_windows, for_each_zip_member, open_input};
 use serde_json::{json, Value};
 
 use crate::cli::GlobalOpts;
+use crate::commands::hunt::{evaluate_selected, parse_for_rules};
 use crate::commands::rules::{load_pipeline, read_rule_texts};
 
 pub fn run(
@@ -109,10 +110,10 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `killchain hunt` does with one JSON line (see `hunt.rs`): the
+/// What `killchain hunt` does with one JSON line (its own functions): the
 /// members the rules read parsed, the others' strings noted for keyword
-/// selections; the whole record only when a keyword selection must read it.
-/// Returns the number of matches.
+/// selections; the whole record only when a keyword selection must read
+/// it. Returns the number of matches.
 // Out of line so a profile can isolate it: valgrind --tool=callgrind --toggle-collect='*hunt_line*'
 #[inline(never)]
 fn hunt_line(
@@ -125,18 +126,10 @@ fn hunt_line(
 ) -> usize {
     hits.clear();
     if engine.supports_partial() {
-        let parsed = parse_selected(line, &|k| engine.reads_field(k), &mut |s| {
-            engine.note_left_out(s, notes)
-        });
-        let Ok(v) = parsed else {
-            notes.clear();
+        let Ok(v) = parse_for_rules(engine, line, notes) else {
             return 0;
         };
-        let mut ev = std::mem::take(spare).recycle();
-        flatten_windows(&v, &mut ev.fields);
-        let done = engine.evaluate_partial(&ev, notes, scratch, hits);
-        *spare = ev.recycle();
-        if done {
+        if evaluate_selected(engine, &v, notes, spare, scratch, hits) {
             return hits.len();
         }
     }

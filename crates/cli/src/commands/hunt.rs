@@ -389,11 +389,7 @@ fn hunt_file(
         let value = match rec {
             Rec::Whole(value) => value,
             Rec::Partial { value, raw, notes } => {
-                let mut event = std::mem::take(&mut spare).recycle();
-                flatten_windows(value, &mut event.fields);
-                hits.clear();
-                let done = engine.evaluate_partial(&event, notes, scratch, &mut hits);
-                spare = event.recycle();
+                let done = evaluate_selected(engine, value, notes, &mut spare, scratch, &mut hits);
                 if done && hits.is_empty() {
                     return;
                 }
@@ -494,6 +490,42 @@ enum Rec<'a> {
     },
 }
 
+/// A JSON record parsed for the rules: the members they read as values,
+/// the other members' strings noted for keyword selections (the notes are
+/// forgotten when the record does not parse).
+pub(crate) fn parse_for_rules(
+    engine: &Engine,
+    bytes: &[u8],
+    notes: &mut LeftOut,
+) -> serde_json::Result<Value> {
+    let parsed = parse_selected(bytes, &|k| engine.reads_field(k), &mut |s| {
+        engine.note_left_out(s, notes)
+    });
+    if parsed.is_err() {
+        notes.clear();
+    }
+    parsed
+}
+
+/// Evaluates a record parsed by [`parse_for_rules`] into `hits`. False when
+/// that is not enough (a keyword selection passed the prefilter): evaluate
+/// the whole record instead. `spare` lends its allocation to the event.
+pub(crate) fn evaluate_selected(
+    engine: &Engine,
+    value: &Value,
+    notes: &mut LeftOut,
+    spare: &mut FieldList<'static>,
+    scratch: &mut Scratch,
+    hits: &mut Vec<usize>,
+) -> bool {
+    let mut event = std::mem::take(spare).recycle();
+    flatten_windows(value, &mut event.fields);
+    hits.clear();
+    let done = engine.evaluate_partial(&event, notes, scratch, hits);
+    *spare = event.recycle();
+    done
+}
+
 fn json_records(
     reader: &mut dyn io::BufRead,
     label: &str,
@@ -526,13 +558,7 @@ fn json_records(
         let (raw, notes) = &mut *last;
         raw.clear();
         raw.extend_from_slice(bytes);
-        let parsed = parse_selected(bytes, &|k| engine.reads_field(k), &mut |s| {
-            engine.note_left_out(s, notes)
-        });
-        if parsed.is_err() {
-            notes.clear();
-        }
-        parsed
+        parse_for_rules(engine, bytes, notes)
     };
     for item in JsonRecords::with_parser(reader, Format::Auto, parse) {
         match item {
