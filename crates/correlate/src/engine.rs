@@ -33,7 +33,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::entities::{key_hash, EntityTable, NewEntity};
-use crate::held::{Held, Reorder};
+use crate::held::{renumbered, Held, Reorder};
 use crate::signal::{EntityKey, EntityKind, Signal};
 
 /// How findings are joined.
@@ -432,7 +432,7 @@ impl Correlator {
                 for node in &mut core.nodes {
                     if let Node::Root(live) = node {
                         for i in &mut live.signals {
-                            *i = map.get(*i as usize).copied().unwrap_or(u32::MAX);
+                            *i = renumbered(&map, *i);
                         }
                     }
                 }

@@ -92,6 +92,11 @@ impl Held {
     }
 }
 
+/// Index `i`'s new number in a [`Held::compact`] map (`u32::MAX`: none).
+pub(crate) fn renumbered(map: &[u32], i: u32) -> u32 {
+    map.get(i as usize).copied().unwrap_or(u32::MAX)
+}
+
 /// The reorder buffer: a binary min-heap of (time, slab index) in
 /// [`Held::order`].
 #[derive(Debug, Default)]
@@ -117,7 +122,7 @@ impl Reorder {
     /// time and key only, so the heap stays a heap.
     pub(crate) fn renumber(&mut self, map: &[u32]) {
         for e in &mut self.heap {
-            e.1 = map.get(e.1 as usize).copied().unwrap_or(u32::MAX);
+            e.1 = renumbered(map, e.1);
         }
     }
 
