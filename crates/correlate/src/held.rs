@@ -15,38 +15,57 @@ use std::mem;
 
 use crate::signal::Signal;
 
-/// Below this many slots, a sparse slab is not worth compacting.
-const MIN_COMPACT: usize = 64;
+/// Signals per chunk of the slab (some 300 KB).
+const CHUNK: usize = 1024;
 
-/// Slab of held signals.
+/// Slab of held signals, in chunks of [`CHUNK`] slots.
+///
+/// Chunks, not one vector: a slab of a few hundred thousand signals is
+/// 100 MB and more, and a vector grows by copying itself into fresh memory
+/// (mimalloc maps a new block for it, the kernel zeroes every page of it on
+/// first touch); perf put a good part of `bench incidents` there. A chunk is
+/// allocated once, filled in place and never moved; compaction moves the
+/// held signals into as few chunks as they need.
 #[derive(Debug, Default)]
 pub(crate) struct Held {
-    slots: Vec<Option<Signal>>,
+    chunks: Vec<Vec<Option<Signal>>>,
+    /// Slots handed out so far (full or free), the next new index.
+    len: usize,
     free: Vec<u32>,
 }
 
 impl Held {
     pub(crate) fn insert(&mut self, s: Signal) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some(s);
-                i
+        if let Some(i) = self.free.pop() {
+            if let Some(slot) = self.slot_mut(i) {
+                *slot = Some(s);
             }
-            None => {
-                self.slots.push(Some(s));
-                (self.slots.len() - 1) as u32
-            }
+            return i;
         }
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(Some(s));
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Option<Signal>> {
+        let i = i as usize;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
     }
 
     /// The signal at `i`. Indices come from `insert` and are taken once, so
     /// the slot is always full; `None` would be a bug of the correlator.
     pub(crate) fn get(&self, i: u32) -> Option<&Signal> {
-        self.slots.get(i as usize).and_then(Option::as_ref)
+        let i = i as usize;
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
     }
 
     pub(crate) fn take(&mut self, i: u32) -> Option<Signal> {
-        let s = self.slots.get_mut(i as usize).and_then(Option::take);
+        let s = self.slot_mut(i).and_then(Option::take);
         if s.is_some() {
             self.free.push(i);
         }
@@ -63,25 +82,38 @@ impl Held {
         })
     }
 
-    /// After a burst: at most a quarter of the slab used. Moves the held
-    /// signals to a slab twice their number, in the same order, and returns
-    /// each old index's new one (`u32::MAX`: was free), for the caller to
-    /// renumber what refers to them. Memory follows the held signals down
-    /// as the per-incident vectors it replaced did.
+    /// After a burst: at most a quarter of the slots used, and the held
+    /// signals fit in half the chunks or fewer. Moves them to the front, in
+    /// the same order, into as many chunks as they need (each old chunk is
+    /// freed once emptied), and returns each old index's new one
+    /// (`u32::MAX`: was free), for the caller to renumber what refers to
+    /// them. Memory follows the held signals down as the per-incident
+    /// vectors it replaced did.
     pub(crate) fn compact(&mut self) -> Option<Vec<u32>> {
-        let used = self.slots.len() - self.free.len();
-        if self.slots.capacity() < MIN_COMPACT || used * 4 > self.slots.capacity() {
+        let used = self.len - self.free.len();
+        if used * 4 > self.len || used.div_ceil(CHUNK) * 2 > self.chunks.len() {
             return None;
         }
-        let mut map = vec![u32::MAX; self.slots.len()];
-        let mut slots = Vec::with_capacity(used * 2);
-        for (i, s) in mem::take(&mut self.slots).into_iter().enumerate() {
-            if s.is_some() {
-                map[i] = slots.len() as u32;
-                slots.push(s);
+        let mut map = vec![u32::MAX; self.len];
+        let mut chunks: Vec<Vec<Option<Signal>>> = Vec::with_capacity(used.div_ceil(CHUNK));
+        let mut n = 0usize;
+        for (c, chunk) in mem::take(&mut self.chunks).into_iter().enumerate() {
+            for (k, s) in chunk.into_iter().enumerate() {
+                if s.is_none() {
+                    continue;
+                }
+                if n.is_multiple_of(CHUNK) {
+                    chunks.push(Vec::with_capacity(CHUNK));
+                }
+                if let Some(last) = chunks.last_mut() {
+                    last.push(s);
+                }
+                map[c * CHUNK + k] = n as u32;
+                n += 1;
             }
         }
-        self.slots = slots;
+        self.chunks = chunks;
+        self.len = n;
         self.free = Vec::new();
         Some(map)
     }
@@ -201,11 +233,11 @@ mod tests {
         assert_eq!(out, want);
         assert_eq!(r.peek(), None);
         // Freed slots are taken again before the slab grows.
-        let n = held.slots.len();
+        let n = held.len;
         for k in 0..n {
             held.insert(sig(&k.to_string(), 0));
         }
-        assert_eq!(held.slots.len(), n);
+        assert_eq!(held.len, n);
     }
 
     #[test]
@@ -213,30 +245,42 @@ mod tests {
         let mut held = Held::default();
         let mut r = Reorder::default();
         let mut ids = Vec::new();
-        for k in 0..400i64 {
-            ids.push(held.insert(sig(&format!("k{k:03}"), 1000 - k)));
+        // Four chunks' worth, a tenth kept: one chunk is enough after.
+        let n = 4 * CHUNK as i64;
+        for k in 0..n {
+            ids.push(held.insert(sig(&format!("k{k:04}"), n - k)));
         }
         // Keep every tenth, pending in the heap.
         for (k, i) in ids.iter().enumerate() {
             if k % 10 == 0 {
-                r.push(((1000 - k as i64) * 1_000_000_000, *i), &held);
+                r.push(((n - k as i64) * 1_000_000_000, *i), &held);
             } else {
                 held.take(*i);
             }
         }
-        let map = held.compact().expect("40 of 400 slots used");
+        let map = held.compact().expect("a tenth of four chunks used");
         r.renumber(&map);
-        assert!(held.slots.capacity() <= 80 && held.free.is_empty());
+        assert_eq!((held.chunks.len(), held.len), (1, n as usize / 10 + 1));
+        assert!(held.free.is_empty());
         let mut out = Vec::new();
         while let Some((_, i)) = r.pop(&held) {
             out.push(held.take(i).unwrap().key);
         }
-        let want: Vec<String> = (0..400)
+        let want: Vec<String> = (0..n)
             .rev()
             .filter(|k| k % 10 == 0)
-            .map(|k| format!("k{k:03}"))
+            .map(|k| format!("k{k:04}"))
             .collect();
         assert_eq!(out, want);
+        // Sparse but in one chunk: nothing to give back.
+        let mut one = Held::default();
+        for k in 0..100 {
+            one.insert(sig(&k.to_string(), 0));
+        }
+        for i in 1..100 {
+            one.take(i);
+        }
+        assert_eq!(one.compact(), None);
         // Dense enough: left alone.
         let mut dense = Held::default();
         for k in 0..100 {
