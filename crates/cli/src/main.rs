@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod allocator;
 mod cli;
 mod commands;
 mod context;
@@ -19,6 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    allocator::tune();
     let args = cli::Cli::parse();
     match commands::run(args) {
         Ok(code) => code,
