@@ -60,11 +60,16 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
     let mut floor = Best::default();
     let mut full = Best::default();
     let mut lean = Best::default();
+    let mut read = Best::default();
+    let mut read_map = Best::default();
     let mut mapped = 0;
     for _ in 0..runs {
         floor.time(|| floor_pass(&input))?;
         full.time(|| map_pass(&mapper, &input, Detail::Full, &mut mapped))?;
         lean.time(|| map_pass(&mapper, &input, Detail::Lean, &mut mapped))?;
+        let mut m = 0;
+        read.time(|| stage_pass(&mapper, &input, Detail::Full, Stage::Read, &mut m))?;
+        read_map.time(|| stage_pass(&mapper, &input, Detail::Full, Stage::Map, &mut m))?;
     }
     let n = records as f64;
     let ratio = floor.seconds / full.seconds;
@@ -76,6 +81,7 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
             json!({
                 "bench": "map", "records": records, "input_mb": mb, "runs": runs, "mapped": mapped,
                 "floor": side(&floor), "map": side(&full), "map_lean": side(&lean),
+                "stages": {"read": side(&read), "read_map": side(&read_map)},
                 "ratio_to_floor": ratio, "lean_ratio_to_floor": lean_ratio,
             })
         );
@@ -98,6 +104,16 @@ pub fn run(global: &GlobalOpts, cmd: BenchCommand) -> Result<ExitCode> {
         println!(
             "  ratio to floor, --lean           {:>9.0}%",
             lean_ratio * 100.0
+        );
+        // Cumulative stages, per record: where map's time goes.
+        let us = |b: &Best| b.seconds / n * 1e6;
+        println!(
+            "  per record: floor {:.2} us; map {:.2} us = read {:.2} + map {:.2} + write {:.2}",
+            us(&floor),
+            us(&full),
+            us(&read),
+            us(&read_map) - us(&read),
+            us(&full) - us(&read_map)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -145,11 +161,37 @@ fn floor_pass(input: &[u8]) -> Result<u64> {
 /// What `killchain map` does per record (see `commands/map.rs`), on the
 /// generated input. Returns bytes written.
 fn map_pass(mapper: &Mapper<'_>, input: &[u8], detail: Detail, mapped: &mut u64) -> Result<u64> {
+    stage_pass(mapper, input, detail, Stage::Write, mapped)
+}
+
+/// How far a [`stage_pass`] goes per record: the stages of `map`, timed
+/// cumulatively to show where its time goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    /// Read the record (JSON lines into `serde_json::Value`) only.
+    Read,
+    /// Read, then find the ATT&CK references and place them (the finding).
+    Map,
+    /// Everything: read, map, write the enriched record.
+    Write,
+}
+
+fn stage_pass(
+    mapper: &Mapper<'_>,
+    input: &[u8],
+    detail: Detail,
+    stage: Stage,
+    mapped: &mut u64,
+) -> Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 16, Counter(0));
     let mut line_buf = Vec::with_capacity(4096);
     let mut summary = Summary::new(mapper.models(), mapper.selected());
     for item in JsonRecords::new(Cursor::new(input), Format::Auto) {
         let rec = item.map_err(|e| anyhow::anyhow!("generated input:{e}"))?;
+        if stage == Stage::Read {
+            std::hint::black_box(&rec);
+            continue;
+        }
         let m = mapper.map_record(
             &rec.value,
             RecordRef {
@@ -160,6 +202,10 @@ fn map_pass(mapper: &Mapper<'_>, input: &[u8], detail: Detail, mapped: &mut u64)
             },
         );
         summary.add(&m.finding, &m.notes);
+        if stage == Stage::Map {
+            std::hint::black_box(&m);
+            continue;
+        }
         line_buf.clear();
         Enrichment::new(&rec.value, &m.finding, detail).write_json(&mut line_buf)?;
         line_buf.push(b'\n');
