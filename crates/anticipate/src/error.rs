@@ -15,6 +15,9 @@ pub enum AnticipateError {
     /// The input was JSON but not an Attack Flow (builder file or STIX bundle).
     #[error("{input}: not an Attack Flow: {reason}")]
     NotAFlow { input: String, reason: String },
+    /// The input was not a sequence file (CSV with a technique column, or JSON records).
+    #[error("{input}: not a sequence file: {reason}")]
+    NotASequence { input: String, reason: String },
     /// A saved next-move model could not be used.
     #[error("{input}: invalid next-move model: {reason}")]
     Model { input: String, reason: String },

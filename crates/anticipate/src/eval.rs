@@ -141,6 +141,18 @@ pub fn evaluate(
     flows: &[ResolvedFlow],
     policy: WeightPolicy,
 ) -> (EvalReport, EvalDetails) {
+    evaluate_with(kb, flows, &[], policy)
+}
+
+/// [`evaluate`] with `extra` training flows (e.g. sequences): in the
+/// training data of every fold (and of the weight fit inside it), never
+/// held out, never a case.
+pub fn evaluate_with(
+    kb: &AttackKb,
+    flows: &[ResolvedFlow],
+    extra: &[ResolvedFlow],
+    policy: WeightPolicy,
+) -> (EvalReport, EvalDetails) {
     let mut files: Vec<&str> = flows.iter().map(|f| f.source.as_str()).collect();
     files.sort_unstable();
     files.dedup();
@@ -159,6 +171,7 @@ pub fn evaluate(
         let train: Vec<ResolvedFlow> = flows
             .iter()
             .filter(|f| f.source != *file)
+            .chain(extra)
             .cloned()
             .collect();
         let weights = match policy {

@@ -4,7 +4,7 @@
 //! model, playbook YAML) and the kb, and get typed data back.
 //!
 //! ```text
-//! flows (.afb, STIX) ──flow──> Flow ──model::resolve_flows──> ResolvedFlow ─┐
+//! flows (.afb, STIX), sequences (CSV, JSON) ──flow / sequence──> Flow ──model::resolve_flows──> ResolvedFlow ─┐
 //! kb (groups, software, campaigns) ─────────────────────────> Procedures ───┴─> Predictor
 //! Observed (technique IDs, findings, incident) ──Anticipator::predict──> Prediction
 //!   (next tactics / techniques / phases with evidence, adversaries,
@@ -12,6 +12,7 @@
 //! ```
 //!
 //! - [`flow`]: Attack Flow import (`.afb` builder files, STIX bundles).
+//! - [`sequence`]: ordered incident timelines (CSV, JSON) read as linear flows.
 //! - [`model`]: the next-move model learned from flows and ATT&CK procedures.
 //! - [`procedures`]: ATT&CK groups, campaigns and software indexed for it
 //!   (similarity, co-usage, the posterior over who is acting).
@@ -32,6 +33,7 @@ pub mod predict;
 pub mod prediction;
 pub mod procedures;
 pub mod respond;
+pub mod sequence;
 
 pub use error::AnticipateError;
 pub use predict::{Anticipator, PredictOptions};

@@ -5,6 +5,7 @@ use std::fs;
 use killchain_anticipate::eval::{evaluate, WeightPolicy};
 use killchain_anticipate::flow::{parse_flow_file, Flow};
 use killchain_anticipate::model::{resolve_flows, Weights};
+use killchain_anticipate::sequence::parse_sequence_file;
 use killchain_kb::{AttackData, AttackKb};
 
 fn corpus() -> Option<Vec<Flow>> {
@@ -100,5 +101,48 @@ fn eval_on_the_corpus_beats_the_matrix_order_baseline() {
     assert!(report.next_technique.top5 > frequent.next_technique.top5);
     for k in [report.next_tactic, report.next_technique] {
         assert!(k.top1 <= k.top3 && k.top3 <= k.top5 && k.top5 <= k.top10 && k.top10 <= 1.0);
+    }
+}
+
+/// The APT29 evaluation's steps and procedure steps (ordered technique IDs,
+/// CSV) read as sequences: every row a step, nothing malformed.
+#[test]
+fn the_apt29_step_tables_read_as_sequences() {
+    let Some(dir) = killchain_testdata::shared("apt29") else {
+        return;
+    };
+    let kb = AttackKb::new(AttackData::embedded().unwrap());
+    let none: &[&str] = &[];
+    for (name, actions, edges, unknown_tactics) in [
+        // 49 steps, some of several techniques (2.A: T1119;T1005;T1560.001),
+        // without tactics.
+        ("apt29_evals_steps.derived.csv", 63, 78, none),
+        // 79 procedure steps, one technique each, with tactic names, two of
+        // them not ATT&CK's (the technique's tactic is used when it has one).
+        (
+            "apt29_step_technique_map.derived.csv",
+            79,
+            78,
+            &["defensive-evasion", "stage-capabilities"],
+        ),
+    ] {
+        let f = parse_sequence_file(&fs::read(dir.join(name)).unwrap(), name).unwrap();
+        assert!(f.warnings.is_empty(), "{name}: {:?}", f.warnings);
+        assert_eq!(f.flows.len(), 1, "{name}: one file, one incident");
+        let flow = &f.flows[0];
+        let (resolved, stats) = resolve_flows(&kb, &f.flows);
+        eprintln!(
+            "{name}: {} actions, {} edges, {stats:?}",
+            flow.actions.len(),
+            flow.edges.len()
+        );
+        assert_eq!(
+            (flow.actions.len(), flow.edges.len()),
+            (actions, edges),
+            "{name}"
+        );
+        assert_eq!(stats.with_technique, actions, "{name}: {stats:?}");
+        assert_eq!(stats.unknown_tactics, unknown_tactics, "{name}");
+        assert_eq!(resolved[0].steps.len(), actions);
     }
 }

@@ -572,12 +572,21 @@ pub struct PredictArgs {
 pub enum ModelCommand {
     /// Train the next-move model on Attack Flows and save it in the data directory.
     #[command(
-        after_help = "Example:\n  killchain model train --flows ../shared/data/attack-flow/corpus --flows my-incidents/"
+        after_help = "Examples:\n  killchain model train --flows ../shared/data/attack-flow/corpus --flows my-incidents/\n  killchain model train --flows ../shared/data/attack-flow/corpus --sequences timelines.csv --sequences closed-incident-findings.ndjson"
     )]
     Train {
         /// Attack Flow files or folders (.afb builder files, STIX bundles); repeatable.
-        #[arg(long = "flows", required = true, value_name = "DIR")]
+        #[arg(
+            long = "flows",
+            required_unless_present = "sequences",
+            value_name = "DIR"
+        )]
         flows: Vec<PathBuf>,
+        /// Sequence files or folders: incident timelines, one step a row, oldest first (CSV
+        /// with a technique column, or JSON records such as `map` / `hunt` findings;
+        /// docs/prediction.md); repeatable.
+        #[arg(long = "sequences", value_name = "FILE")]
+        sequences: Vec<PathBuf>,
         /// Write the model here instead of <data dir>/anticipate/model.json.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -594,6 +603,10 @@ pub enum EvalCommand {
         /// Attack Flow files or folders; each file is one incident, held out in turn.
         #[arg(long = "flows", required = true, value_name = "DIR")]
         flows: Vec<PathBuf>,
+        /// Sequence files or folders (incident timelines, CSV / JSON, docs/prediction.md):
+        /// training data in every fold, never held out; repeatable.
+        #[arg(long = "sequences", value_name = "FILE")]
+        sequences: Vec<PathBuf>,
         /// Print {"flows", "next_tactic", "next_technique", "baselines"} as JSON.
         #[arg(long)]
         json: bool,

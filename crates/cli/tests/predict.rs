@@ -229,6 +229,85 @@ fn model_train_saves_a_model_that_predict_uses() {
     assert_eq!(v["model"]["flows"], 0);
 }
 
+fn timeline() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../anticipate/tests/fixtures/sequences/timeline.csv")
+}
+
+#[test]
+fn model_train_reads_sequences_and_predict_uses_them() {
+    let d = empty_dir("train-seq");
+    // A sequence file alone is enough; a file that is no sequence is reported.
+    let (out, stdout, stderr) = run(bin(&d)
+        .args(["model", "train", "--sequences"])
+        .arg(timeline())
+        .arg("--sequences")
+        .arg(fixture("bad-flows/not-a-flow.json")));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sequences: 1 files, 1 flows, 6 actions, 6 edges; 1 bad files skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("1 flows, 6 actions (6 with a technique"),
+        "{stdout}"
+    );
+    let (out, stdout, stderr) = run(bin(&d).args(["predict", "--json", "T1204.002"]));
+    assert!(out.status.success(), "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (v["model"]["flows"].as_u64(), v["model"]["edges"].as_u64()),
+        (Some(1), Some(6))
+    );
+    // What followed T1204.002 in the timeline, with the timeline as evidence.
+    let next: Vec<&str> = v["next_techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["evidence"].as_array().unwrap().iter().any(|e| {
+                e.as_str()
+                    .unwrap()
+                    .starts_with("follows T1204.002 in 1 flow")
+            })
+        })
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        next.contains(&"T1059.001") && next.contains(&"T1053.005"),
+        "{stdout}"
+    );
+    // Neither --flows nor --sequences: a usage error.
+    let (out, _, stderr) = run(bin(&d).args(["model", "train"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+}
+
+#[test]
+fn eval_predict_trains_on_sequences_without_scoring_them() {
+    let d = empty_dir("eval-seq");
+    let (_, plain, _) = run(bin(&d)
+        .args(["eval", "predict", "--json", "--flows"])
+        .arg(flows()));
+    let (_, with, stderr) = run(bin(&d)
+        .args(["eval", "predict", "--json", "--flows"])
+        .arg(flows())
+        .arg("--sequences")
+        .arg(timeline()));
+    assert!(
+        stderr.contains("sequences: 1 files, 1 flows, 6 actions, 6 edges"),
+        "{stderr}"
+    );
+    let a: Value = serde_json::from_str(plain.trim()).unwrap();
+    let b: Value = serde_json::from_str(with.trim()).unwrap();
+    assert_eq!(b["flows"], 3, "the sequence is not an evaluation case");
+    let bigram = |v: &Value| {
+        v["baselines"]["bigram"]["next_technique"]["top10"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(bigram(&b) > bigram(&a), "{plain} {with}");
+}
+
 #[test]
 fn eval_predict_json_on_fixtures() {
     let d = empty_dir("eval");

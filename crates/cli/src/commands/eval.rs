@@ -1,4 +1,4 @@
-//! `killchain eval predict --flows DIR [--json]`: leave-one-incident-out
+//! `killchain eval predict --flows DIR [--sequences FILE] [--json]`: leave-one-incident-out
 //! evaluation of the next-move model next to baselines computed in the same
 //! run (`killchain_anticipate::eval` says exactly what is measured). The
 //! model's mixture weights are fitted inside each fold on its training
@@ -7,19 +7,28 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use killchain_anticipate::eval::{evaluate, TopK, WeightPolicy};
+use killchain_anticipate::eval::{evaluate_with, TopK, WeightPolicy};
 use killchain_anticipate::model::{resolve_flows, Weights};
 
-use super::predict::{flows_summary, read_flows};
+use super::predict::{flows_summary, read_flows, read_sequences};
 use crate::cli::{EvalCommand, GlobalOpts};
 use crate::context;
 
 pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
-    let EvalCommand::Predict { flows, json } = cmd;
+    let EvalCommand::Predict {
+        flows,
+        sequences,
+        json,
+    } = cmd;
     let (kb, _) = context::load_kb(global)?;
     let read = read_flows(&flows)?;
     eprintln!("{}", flows_summary("eval predict", &read));
     let (resolved, _) = resolve_flows(&kb, &read.flows);
+    let seq = read_sequences(&sequences)?;
+    if !sequences.is_empty() {
+        eprintln!("{}", flows_summary("eval predict: sequences", &seq));
+    }
+    let (extra, _) = resolve_flows(&kb, &seq.flows);
     let mut sources: Vec<&str> = resolved.iter().map(|f| f.source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
@@ -29,7 +38,12 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
             sources.len()
         );
     }
-    let (report, details) = evaluate(&kb, &resolved, WeightPolicy::Fitted(Weights::default()));
+    let (report, details) = evaluate_with(
+        &kb,
+        &resolved,
+        &extra,
+        WeightPolicy::Fitted(Weights::default()),
+    );
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -68,15 +82,22 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
         // For reference: the default weights in every fold (the fit's start;
         // their tactic part was chosen by looking at this evaluation, see
         // docs/prediction.md).
-        let (fixed, _) = evaluate(&kb, &resolved, WeightPolicy::Fixed(Weights::default()));
+        let (fixed, _) = evaluate_with(
+            &kb,
+            &resolved,
+            &extra,
+            WeightPolicy::Fixed(Weights::default()),
+        );
         row("(fixed weights)", &fixed.next_tactic, &fixed.next_technique);
         for (name, s) in &report.baselines {
             row(name, &s.next_tactic, &s.next_technique);
         }
     }
-    Ok(if read.bad_files + read.warnings > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if read.bad_files + read.warnings + seq.bad_files + seq.warnings > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }

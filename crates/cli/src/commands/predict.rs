@@ -5,7 +5,7 @@
 //! `model train`, `eval predict` and `bench predict`.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,6 +14,7 @@ use killchain_anticipate::fit::fit_weights;
 use killchain_anticipate::flow::{parse_flow_file, Flow};
 use killchain_anticipate::model::{resolve_flows, Predictor, SavedModel, Weights};
 use killchain_anticipate::prediction::{ObservedStep, Role, Stage};
+use killchain_anticipate::sequence::parse_sequence_file;
 use killchain_anticipate::{Anticipator, Observed, Playbooks, PredictOptions, Prediction};
 use killchain_ingest::{open_input, Format, JsonRecords};
 use serde_json::Value;
@@ -73,15 +74,67 @@ pub fn read_flows(paths: &[PathBuf]) -> Result<FlowsRead> {
     Ok(out)
 }
 
+/// Read sequence files (incident timelines as CSV or JSON records, one step
+/// a row, oldest first; `killchain_anticipate::sequence`): files, folders
+/// recursively (`.csv`, `.json`, `.ndjson`, `.jsonl`, gzip detected),
+/// sorted. A bad file is reported and skipped.
+pub fn read_sequences(paths: &[PathBuf]) -> Result<FlowsRead> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            collect_ext(p, &["csv", "json", "ndjson", "jsonl", "gz"], &mut files)
+                .with_context(|| format!("cannot read folder {}", p.display()))?;
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    let mut out = FlowsRead::default();
+    for f in files {
+        let name = f.display().to_string();
+        let parsed = open_input(&f)
+            .and_then(|mut r| {
+                let mut b = Vec::new();
+                r.read_to_end(&mut b).map(|_| b)
+            })
+            .map_err(|e| anyhow::anyhow!("{name}: cannot read: {e}"))
+            .and_then(|b| parse_sequence_file(&b, &name).map_err(anyhow::Error::from));
+        match parsed {
+            Ok(ff) => {
+                out.files += 1;
+                for w in &ff.warnings {
+                    eprintln!("killchain: warning: {w}");
+                }
+                out.warnings += ff.warnings.len();
+                out.flows.extend(ff.flows);
+            }
+            Err(e) => {
+                eprintln!("killchain: error: {e:#} (file skipped)");
+                out.bad_files += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    collect_ext(dir, &["afb", "json"], out)
+}
+
+fn collect_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            collect(&p, out)?;
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("afb" | "json")) {
+            collect_ext(&p, exts, out)?;
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+        {
             out.push(p);
         }
     }

@@ -1,4 +1,5 @@
-//! `killchain model train --flows DIR`: read Attack Flows, check them against
+//! `killchain model train --flows DIR --sequences FILE`: read Attack Flows
+//! and sequence files (incident timelines, read as linear flows), check them against
 //! the kb, and save them as the next-move model in the data directory
 //! (`<data dir>/anticipate/model.json`) with the mixture weights fitted on
 //! them (`killchain_anticipate::fit`), which `predict` then uses.
@@ -10,17 +11,31 @@ use anyhow::{bail, Context as _, Result};
 use killchain_anticipate::fit::fit_weights;
 use killchain_anticipate::model::{resolve_flows, SavedModel, Weights, TECHNIQUE_COMPONENTS};
 
-use super::predict::{flows_summary, read_flows, SAVED_MODEL};
+use super::predict::{flows_summary, read_flows, read_sequences, SAVED_MODEL};
 use crate::cli::{GlobalOpts, ModelCommand};
 use crate::context;
 
 pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
-    let ModelCommand::Train { flows, output } = cmd;
+    let ModelCommand::Train {
+        flows,
+        sequences,
+        output,
+    } = cmd;
     let (kb, _) = context::load_kb(global)?;
-    let read = read_flows(&flows)?;
-    eprintln!("{}", flows_summary("model train", &read));
+    let mut read = read_flows(&flows)?;
+    if !flows.is_empty() {
+        eprintln!("{}", flows_summary("model train", &read));
+    }
+    if !sequences.is_empty() {
+        let seq = read_sequences(&sequences)?;
+        eprintln!("{}", flows_summary("model train: sequences", &seq));
+        read.files += seq.files;
+        read.bad_files += seq.bad_files;
+        read.warnings += seq.warnings;
+        read.flows.extend(seq.flows);
+    }
     if read.flows.is_empty() {
-        bail!("no usable Attack Flow in {flows:?}; nothing saved");
+        bail!("no usable Attack Flow or sequence in {flows:?} {sequences:?}; nothing saved");
     }
     let (_, stats) = resolve_flows(&kb, &read.flows);
     if !stats.unknown_techniques.is_empty() {
@@ -29,6 +44,14 @@ pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
             stats.unknown_techniques.len(),
             kb.meta().version,
             stats.unknown_techniques.join(", ")
+        );
+    }
+    if !stats.unknown_tactics.is_empty() {
+        eprintln!(
+            "killchain: warning: {} tactics not in ATT&CK {} (their actions take their technique's tactic when it has one): {}",
+            stats.unknown_tactics.len(),
+            kb.meta().version,
+            stats.unknown_tactics.join(", ")
         );
     }
     let path = match output {

@@ -1,0 +1,498 @@
+//! Ordered attack sequences: incident timelines as CSV or JSON, each row
+//! (record) one step, oldest first, read as linear flows (step i -> step
+//! i + 1 an edge) that the next-move model learns from like Attack Flows.
+//!
+//! What a row gives:
+//!
+//! - **techniques**: one or several technique IDs (separated by `;`, `,`,
+//!   `|` or spaces) in the first column (key) that exists of `technique_ids`,
+//!   `technique_id`, `techniques`, `technique`, `attack_ids`, `attack_id`;
+//!   in JSON also ECS `threat.technique.subtechnique.id` and the
+//!   `threat.technique.id` entries no listed sub-technique accounts for
+//!   (what `killchain map` and `hunt` write);
+//! - **tactic** (optional): `tactic_id`, `tactic`, `tactics` (ECS
+//!   `threat.tactic.id` in JSON), an ID (`TA0002`) or a name or shortname
+//!   (`execution`), resolved against the kb when the flows are resolved;
+//!   used only when the row names exactly one;
+//! - **incident** (optional): `incident_id`, `incident`, `sequence_id`,
+//!   `sequence`: rows with the same value form one incident (in first-seen
+//!   order); without the column the whole file is one incident.
+//!
+//! Several techniques in one row are one step done together: parallel
+//! actions, each linked to every action of the next step. A row with
+//! neither a technique nor a tactic is skipped (the sequence goes on). In
+//! JSON, records are ordered by `@timestamp` when every record with a
+//! technique or tactic has one (string order: RFC 3339 UTC, what `map`
+//! writes), else kept in file order; CSV rows are kept in file order.
+//!
+//! Errors: a file that is neither CSV with a technique column nor JSON
+//! records, or where no row names a technique or tactic, is an `Err`
+//! naming the file; a malformed technique ID or a
+//! malformed record is a [`FlowWarning`] naming the file and the row
+//! (`line N`, the line the record starts on), and the rest is kept.
+
+use serde_json::Value;
+
+use crate::flow::{normalise_tactic, normalise_technique, Action, Flow, FlowFile, FlowWarning};
+use crate::AnticipateError;
+
+/// Technique columns (keys), most specific first.
+const TECHNIQUE_KEYS: [&str; 6] = [
+    "technique_ids",
+    "technique_id",
+    "techniques",
+    "technique",
+    "attack_ids",
+    "attack_id",
+];
+const TACTIC_KEYS: [&str; 3] = ["tactic_id", "tactic", "tactics"];
+const INCIDENT_KEYS: [&str; 4] = ["incident_id", "incident", "sequence_id", "sequence"];
+
+/// One row: where it starts, its incident, techniques (raw) and tactic (raw).
+#[derive(Debug, Default)]
+struct Row {
+    line: usize,
+    incident: Option<String>,
+    techniques: Vec<String>,
+    tactic: Option<String>,
+}
+
+/// Parse a sequence file, CSV with a header row or JSON (one object per line,
+/// or an array of objects), told apart by content. `file` names it in flows,
+/// errors and warnings.
+pub fn parse_sequence_file(bytes: &[u8], file: &str) -> Result<FlowFile, AnticipateError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| AnticipateError::NotASequence {
+        input: file.to_string(),
+        reason: format!("not UTF-8 text: {e}"),
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut warnings = Vec::new();
+    let rows = match text.trim_start().chars().next() {
+        Some('{' | '[') => json_rows(text, file, &mut warnings)?,
+        _ => csv_rows(text, file)?,
+    };
+    let flows = flows_of(rows, file, &mut warnings);
+    if flows.is_empty() && warnings.is_empty() {
+        return Err(AnticipateError::NotASequence {
+            input: file.to_string(),
+            reason: "no row names a technique or a tactic".into(),
+        });
+    }
+    Ok(FlowFile { flows, warnings })
+}
+
+/// Split a cell into IDs.
+fn split_ids(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| matches!(c, ';' | ',' | '|') || c.is_whitespace())
+        .filter(|x| !x.is_empty())
+}
+
+/// Header names compared case-insensitively, spaces and hyphens as `_`.
+fn header_key(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace([' ', '-'], "_")
+}
+
+fn csv_rows(text: &str, file: &str) -> Result<Vec<Row>, AnticipateError> {
+    let records = parse_csv(text);
+    let not = |reason: String| AnticipateError::NotASequence {
+        input: file.to_string(),
+        reason,
+    };
+    let Some((_, header)) = records.first() else {
+        return Err(not("empty file".into()));
+    };
+    let header: Vec<String> = header.iter().map(|h| header_key(h)).collect();
+    let col = |keys: &[&str]| keys.iter().find_map(|k| header.iter().position(|h| h == k));
+    let tech = col(&TECHNIQUE_KEYS).ok_or_else(|| {
+        not(format!(
+            "no technique column in the header (one of {})",
+            TECHNIQUE_KEYS.join(", ")
+        ))
+    })?;
+    let tactic = col(&TACTIC_KEYS);
+    let incident = col(&INCIDENT_KEYS);
+    let cell = |r: &[String], c: Option<usize>| {
+        c.and_then(|c| r.get(c))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    Ok(records[1..]
+        .iter()
+        .map(|(line, r)| Row {
+            line: *line,
+            incident: cell(r, incident),
+            techniques: cell(r, Some(tech))
+                .map(|s| split_ids(&s).map(str::to_string).collect())
+                .unwrap_or_default(),
+            tactic: cell(r, tactic),
+        })
+        .collect())
+}
+
+/// RFC 4180 CSV: comma-separated, fields in double quotes may hold commas,
+/// line breaks and `""`. Records with the line each starts on; blank lines
+/// are skipped.
+fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    let (mut record, mut field) = (Vec::new(), String::new());
+    let (mut quoted, mut line, mut start) = (false, 1, 1);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => quoted = false,
+                _ => {
+                    line += usize::from(c == '\n');
+                    field.push(c);
+                }
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            ',' => record.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                record.push(std::mem::take(&mut field));
+                if record.iter().any(|f| !f.trim().is_empty()) {
+                    out.push((start, std::mem::take(&mut record)));
+                }
+                record.clear();
+                line += 1;
+                start = line;
+            }
+            _ => field.push(c),
+        }
+    }
+    record.push(field);
+    if record.iter().any(|f| !f.trim().is_empty()) {
+        out.push((start, record));
+    }
+    out
+}
+
+/// A field by dotted path: nested objects, or a flat dotted key.
+fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    v.get(path)
+        .or_else(|| path.split('.').try_fold(v, |cur, k| cur.get(k)))
+}
+
+/// Strings of a string, a number or an array of them.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Number(n)) => vec![n.to_string()],
+        Some(Value::Array(a)) => a.iter().flat_map(|x| strings(Some(x))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn json_rows(
+    text: &str,
+    file: &str,
+    warnings: &mut Vec<FlowWarning>,
+) -> Result<Vec<Row>, AnticipateError> {
+    // (line, record)
+    let records: Vec<(usize, Value)> = if text.trim_start().starts_with('[') {
+        let v: Value = serde_json::from_str(text).map_err(|source| AnticipateError::Json {
+            input: file.to_string(),
+            source,
+        })?;
+        match v {
+            Value::Array(a) => a.into_iter().map(|x| (0, x)).collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(l) {
+                Ok(v) => out.push((i + 1, v)),
+                Err(e) => warnings.push(FlowWarning {
+                    file: file.to_string(),
+                    object: format!("line {}", i + 1),
+                    reason: format!("invalid JSON: {e} (record skipped)"),
+                }),
+            }
+        }
+        out
+    };
+    let mut rows: Vec<(Option<String>, Row)> = Vec::new();
+    for (n, (line, v)) in records.iter().enumerate() {
+        let object = if *line > 0 {
+            format!("line {line}")
+        } else {
+            format!("[{n}]")
+        };
+        if !v.is_object() {
+            warnings.push(FlowWarning {
+                file: file.to_string(),
+                object,
+                reason: "not a JSON object (record skipped)".into(),
+            });
+            continue;
+        }
+        let first = |keys: &[&str]| {
+            keys.iter()
+                .map(|k| strings(field(v, k)))
+                .find(|s| !s.is_empty())
+                .unwrap_or_default()
+        };
+        let mut techniques: Vec<String> = first(&TECHNIQUE_KEYS)
+            .iter()
+            .flat_map(|s| split_ids(s).map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        if techniques.is_empty() {
+            // ECS, as `map` and `hunt` write it.
+            let subs = strings(field(v, "threat.technique.subtechnique.id"));
+            techniques.clone_from(&subs);
+            for t in strings(field(v, "threat.technique.id")) {
+                if !subs.iter().any(|s| s.starts_with(&format!("{t}."))) && !techniques.contains(&t)
+                {
+                    techniques.push(t);
+                }
+            }
+        }
+        let mut tactics = first(&TACTIC_KEYS);
+        if tactics.is_empty() {
+            tactics = strings(field(v, "threat.tactic.id"));
+        }
+        let ts = field(v, "@timestamp")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        rows.push((
+            ts,
+            Row {
+                line: *line,
+                incident: first(&INCIDENT_KEYS).into_iter().next(),
+                techniques,
+                tactic: (tactics.len() == 1).then(|| tactics[0].clone()),
+            },
+        ));
+    }
+    rows.retain(|(_, r)| !r.techniques.is_empty() || r.tactic.is_some());
+    if rows.iter().all(|(t, _)| t.is_some()) {
+        // Stable: ties keep file order.
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
+/// An incident being built: its key, actions, and steps as action ranges.
+type Incident = (Option<String>, Vec<Action>, Vec<(usize, usize)>);
+
+/// Rows into one linear flow per incident: each row a step of parallel
+/// actions, every action of a step linked to every action of the next.
+fn flows_of(rows: Vec<Row>, file: &str, warnings: &mut Vec<FlowWarning>) -> Vec<Flow> {
+    // Incidents in first-seen order.
+    let mut incidents: Vec<Incident> = Vec::new();
+    for row in rows {
+        let object = if row.line > 0 {
+            format!("line {}", row.line)
+        } else {
+            "row".to_string()
+        };
+        let mut techniques: Vec<String> = Vec::new();
+        for raw in &row.techniques {
+            match normalise_technique(raw) {
+                Some(t) if !techniques.contains(&t) => techniques.push(t),
+                Some(_) => {}
+                None => warnings.push(FlowWarning {
+                    file: file.to_string(),
+                    object: object.clone(),
+                    reason: format!("technique {raw:?} is not an ATT&CK technique ID (left out)"),
+                }),
+            }
+        }
+        // A tactic ID is normalised; a name or shortname is kept for the kb.
+        let tactic = row
+            .tactic
+            .as_deref()
+            .map(|t| normalise_tactic(t).unwrap_or_else(|| t.trim().to_string()));
+        if techniques.is_empty() && tactic.is_none() {
+            continue;
+        }
+        let i = match incidents.iter().position(|x| x.0 == row.incident) {
+            Some(i) => i,
+            None => {
+                incidents.push((row.incident.clone(), Vec::new(), Vec::new()));
+                incidents.len() - 1
+            }
+        };
+        let (_, actions, steps) = &mut incidents[i];
+        let start = actions.len();
+        let mut push = |technique: Option<String>| {
+            actions.push(Action {
+                id: format!("{object}#{}", actions.len() - start + 1),
+                name: technique.clone().unwrap_or_default(),
+                technique,
+                tactic: tactic.clone(),
+            })
+        };
+        if techniques.is_empty() {
+            push(None);
+        } else {
+            techniques.into_iter().for_each(|t| push(Some(t)));
+        }
+        steps.push((start, actions.len()));
+    }
+    let single = incidents.len() == 1;
+    incidents
+        .into_iter()
+        .map(|(key, actions, steps)| {
+            let edges = steps
+                .windows(2)
+                .flat_map(|w| {
+                    let ((a0, a1), (b0, b1)) = (w[0], w[1]);
+                    (a0..a1).flat_map(move |a| (b0..b1).map(move |b| (a, b)))
+                })
+                .collect();
+            let (name, source) = match key {
+                Some(k) if !single => (k.clone(), format!("{file}#{k}")),
+                Some(k) => (k, file.to_string()),
+                None => (file.to_string(), file.to_string()),
+            };
+            Flow {
+                name,
+                source,
+                actions,
+                edges,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> FlowFile {
+        parse_sequence_file(text.as_bytes(), "t.csv").unwrap()
+    }
+    fn techniques(f: &Flow) -> Vec<&str> {
+        f.actions
+            .iter()
+            .map(|a| a.technique.as_deref().unwrap_or("-"))
+            .collect()
+    }
+
+    #[test]
+    fn csv_rows_are_steps_and_a_row_of_several_techniques_is_parallel() {
+        // Quoted fields with commas and a line break; the technique column
+        // is found by name, whatever its position; a row without a
+        // technique or tactic is skipped and the chain goes on.
+        let f = parse(
+            "step,title,technique_ids,tactic\n\
+             1,\"Phish, then run\",T1566.001,TA0001\n\
+             2,\"Two things\nat once\",\"T1059.001; t1105\",\n\
+             3,nothing here,,\n\
+             4,dump,1003.001,credential-access\n",
+        );
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        assert_eq!(f.flows.len(), 1);
+        let flow = &f.flows[0];
+        assert_eq!(
+            (flow.source.as_str(), flow.name.as_str()),
+            ("t.csv", "t.csv")
+        );
+        assert_eq!(
+            techniques(flow),
+            ["T1566.001", "T1059.001", "T1105", "T1003.001"]
+        );
+        // 0 -> both of the second step, both -> the fourth row's action.
+        assert_eq!(flow.edges, [(0, 1), (0, 2), (1, 3), (2, 3)]);
+        assert_eq!(flow.actions[0].tactic.as_deref(), Some("TA0001"));
+        assert_eq!(flow.actions[1].tactic, None);
+        // A name is kept for the kb to resolve.
+        assert_eq!(flow.actions[3].tactic.as_deref(), Some("credential-access"));
+        // The rows' lines name the actions (the quoted line break counts).
+        assert_eq!(flow.actions[3].id, "line 6#1");
+    }
+
+    #[test]
+    fn an_incident_column_splits_a_file_into_incidents() {
+        let f = parse(
+            "Incident ID,Technique\n\
+             a,T1566.001\n\
+             b,T1190\n\
+             a,T1204.002\n\
+             b,T1505.003\n\
+             b,T1003\n",
+        );
+        let got: Vec<(&str, Vec<&str>, usize)> = f
+            .flows
+            .iter()
+            .map(|x| (x.source.as_str(), techniques(x), x.edges.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("t.csv#a", vec!["T1566.001", "T1204.002"], 1),
+                ("t.csv#b", vec!["T1190", "T1505.003", "T1003"], 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_ids_are_warnings_and_a_file_without_a_technique_column_is_an_error() {
+        let f = parse("technique\nT1059.001\nPowerShell\nT1105\n");
+        assert_eq!(techniques(&f.flows[0]), ["T1059.001", "T1105"]);
+        assert_eq!(f.flows[0].edges, [(0, 1)]);
+        assert_eq!(f.warnings.len(), 1);
+        assert_eq!(
+            f.warnings[0].to_string(),
+            "t.csv: line 3: technique \"PowerShell\" is not an ATT&CK technique ID (left out)"
+        );
+        let e = parse_sequence_file(b"step,name\n1,phish\n", "x.csv").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.csv: not a sequence file: no technique column"),
+            "{e}"
+        );
+        assert!(parse_sequence_file(b"", "x.csv").is_err());
+        let e = parse_sequence_file(b"technique\n\n", "x.csv").unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("no row names a technique or a tactic"),
+            "{e}"
+        );
+        let e = parse_sequence_file(br#"{"type": "bundle"}"#, "x.json").unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("no row names a technique or a tactic"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn json_records_are_ordered_by_timestamp_and_read_ecs_findings() {
+        // The findings `map` writes (ECS), out of order; a bad line is a
+        // warning; a record without techniques or tactic is no step.
+        let text = r#"{"@timestamp": "2026-03-02T09:04:10Z", "threat": {"technique": {"id": ["T1059"], "subtechnique": {"id": ["T1059.001"]}}, "tactic": {"id": ["TA0002"]}}}
+{"@timestamp": "2026-03-02T08:55:12Z", "threat.technique.id": "T1566", "threat.technique.subtechnique.id": "T1566.001"}
+not json
+{"@timestamp": "2026-03-02T09:00:00Z", "message": "nothing mapped"}
+{"@timestamp": "2026-03-02T09:14:00Z", "technique": "T1003.001", "tactic": "TA0006"}
+"#;
+        let f = parse_sequence_file(text.as_bytes(), "f.ndjson").unwrap();
+        assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+        assert_eq!(f.warnings[0].object, "line 3");
+        let flow = &f.flows[0];
+        assert_eq!(techniques(flow), ["T1566.001", "T1059.001", "T1003.001"]);
+        assert_eq!(flow.edges, [(0, 1), (1, 2)]);
+        assert_eq!(flow.actions[1].tactic.as_deref(), Some("TA0002"));
+        // A JSON array, file order without timestamps, an incident key.
+        let arr = r#"[{"incident": "x", "techniques": ["T1190", "T1505.003"]}, {"incident": "x", "technique_id": "T1003"}]"#;
+        let f = parse_sequence_file(arr.as_bytes(), "a.json").unwrap();
+        assert_eq!(f.flows.len(), 1);
+        assert_eq!(f.flows[0].name, "x");
+        assert_eq!(techniques(&f.flows[0]), ["T1190", "T1505.003", "T1003"]);
+        assert_eq!(f.flows[0].edges, [(0, 2), (1, 2)]);
+    }
+}
