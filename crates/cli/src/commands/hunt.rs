@@ -3,8 +3,10 @@
 //!
 //! Inputs are expanded into files (EVTX, JSON / NDJSON / gzip, zip), which
 //! are processed in parallel (rayon; one worker per file, or across EVTX
-//! chunks when there is one file) and written in input order, so output is
-//! deterministic whatever the thread count. Each event is flattened
+//! chunks when there is one file) and taken in input order as they finish,
+//! so output is deterministic whatever the thread count; NDJSON output
+//! writes each file's findings and lets them go (CSV and the table sort all
+//! findings by time, --incidents correlates them all: those keep them). Each event is flattened
 //! (`killchain_ingest::windows`), evaluated by the engine
 //! (`killchain_detect`), and every match becomes a [`Finding`] through the
 //! same mapper `killchain map` uses, with the rule's tags as references.
@@ -27,7 +29,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -114,38 +117,7 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
     };
     let inner_threads = if files.len() == 1 { threads } else { 1 };
     let events_seen = AtomicU64::new(0);
-    let results: Vec<FileResult> = pool.install(|| {
-        files
-            .par_iter()
-            .map_init(Scratch::default, |scratch, f| {
-                let r = hunt_file(
-                    f,
-                    &engine,
-                    &mapper,
-                    scratch,
-                    detail,
-                    inner_threads,
-                    &events_seen,
-                );
-                progress.inc(1);
-                progress.set_message(format!("{} events", events_seen.load(Ordering::Relaxed)));
-                r
-            })
-            .collect()
-    });
-    progress.finish_and_clear();
-    let mut results = results;
-    for (i, r) in results.iter_mut().enumerate() {
-        for h in &mut r.hits {
-            h.order.0 = i;
-        }
-        for o in &mut r.observations {
-            o.order.0 = i;
-        }
-    }
-    let correlated = correlate(&mut results, &engine, &mapper, detail, files.len());
 
-    // Output, in input order.
     let out: Box<dyn Write> = match &args.output {
         Some(p) => {
             Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
@@ -154,43 +126,84 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);
-    let mut totals = Totals::default();
-    let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
+    let mut taken = Taken {
+        // CSV and the table are sorted by time over all files, and
+        // --incidents correlates all findings: they keep every finding to
+        // the end. NDJSON alone writes each file's and lets them go.
+        keep_hits: args.format != HuntFormat::Ndjson || args.incidents.incidents,
+        ndjson: args.format == HuntFormat::Ndjson,
+        ..Taken::default()
+    };
+    // Files are hunted in parallel and taken in input order as they finish
+    // (a file that finishes early waits for the ones before it), so the
+    // output is the same whatever the thread count, and memory holds the
+    // findings of the files not yet taken, not of the whole run.
+    let cancel = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, FileResult)>();
+    let streamed: Result<()> = std::thread::scope(|s| {
+        let (files, engine, mapper) = (&files, &engine, &mapper);
+        let (pool, progress, events_seen, cancel) = (&pool, &progress, &events_seen, &cancel);
+        s.spawn(move || {
+            pool.install(|| {
+                files.par_iter().enumerate().for_each_init(
+                    || (Scratch::default(), tx.clone()),
+                    |(scratch, tx), (i, f)| {
+                        if cancel.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let r = hunt_file(
+                            f,
+                            engine,
+                            mapper,
+                            scratch,
+                            detail,
+                            inner_threads,
+                            events_seen,
+                        );
+                        progress.inc(1);
+                        progress
+                            .set_message(format!("{} events", events_seen.load(Ordering::Relaxed)));
+                        // The receiver is gone only when output failed.
+                        let _ = tx.send((i, r));
+                    },
+                );
+            });
+            drop(tx);
+        });
+        let mut waiting: BTreeMap<usize, FileResult> = BTreeMap::new();
+        let mut next = 0;
+        for (i, r) in rx.iter() {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&next) {
+                if let Err(e) = taken.take(next, r, &mut out, &mut missing) {
+                    cancel.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                next += 1;
+            }
+        }
+        Ok(())
+    });
+    progress.finish_and_clear();
+    streamed?;
+    let Taken {
+        mut totals,
+        mut hosts,
+        hits: kept,
+        observations,
+        ..
+    } = taken;
+    let correlated = correlate(observations, &engine, &mapper, detail, files.len());
     let mut all: Vec<&Hit> = Vec::new();
-    for r in &results {
-        totals.events += r.events;
-        totals.bad_records += r.errors.len() as u64;
-        for e in &r.errors {
-            eprintln!("killchain: {e}");
-        }
-        for s in &r.skipped {
-            eprintln!("killchain: note: {s}");
-        }
-        totals.skipped_members += r.skipped.len() as u64;
-        if let Some(e) = &r.fatal {
-            eprintln!("killchain: {e}");
-            missing.push(e.clone());
+    for h in &correlated.hits {
+        totals.findings += 1;
+        hosts.entry(host_of(h)).or_default().add(h);
+        if args.format == HuntFormat::Ndjson {
+            out.write_all(&h.line)?;
         }
     }
-    for h in results.iter().flat_map(|r| &r.hits).chain(&correlated.hits) {
-        totals.findings += 1;
-        hosts
-            .entry(
-                h.finding
-                    .entities
-                    .hosts
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "(no host)".into()),
-            )
-            .or_default()
-            .add(h);
-        match args.format {
-            HuntFormat::Ndjson => {
-                out.write_all(&h.line)?;
-            }
-            HuntFormat::Csv | HuntFormat::Table => all.push(h),
-        }
+    if args.format != HuntFormat::Ndjson {
+        all.extend(kept.iter().chain(&correlated.hits));
     }
     if correlated.untimed > 0 {
         eprintln!(
@@ -221,7 +234,7 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         SummaryFormat::None => {}
     }
     if args.incidents.incidents {
-        let lines = results.iter().flat_map(|r| &r.hits).chain(&correlated.hits);
+        let lines = kept.iter().chain(&correlated.hits);
         super::incidents::after_hunt(global, &args.incidents.opts, lines.map(|h| &h.line[..]))?;
     }
     Ok(if totals.bad_records > 0 || totals.failed_inputs > 0 {
@@ -654,6 +667,72 @@ fn render(record: &Value, finding: &Finding, detail: Detail) -> Vec<u8> {
 }
 
 /// Findings from Sigma correlation rules.
+/// What `run` keeps of the files as it takes them in input order.
+#[derive(Default)]
+struct Taken {
+    totals: Totals,
+    hosts: BTreeMap<String, HostSummary>,
+    /// Every finding, when the output or --incidents needs them at the end.
+    hits: Vec<Hit>,
+    keep_hits: bool,
+    /// Write each finding's NDJSON line as its file is taken.
+    ndjson: bool,
+    /// Matches of rules that feed correlation rules, for the end.
+    observations: Vec<Observation>,
+}
+
+impl Taken {
+    /// Takes file number `i` (input order): reports its errors, counts it,
+    /// writes its findings (NDJSON) and keeps what the end needs.
+    fn take(
+        &mut self,
+        i: usize,
+        mut r: FileResult,
+        out: &mut impl Write,
+        missing: &mut Vec<String>,
+    ) -> Result<()> {
+        self.totals.events += r.events;
+        self.totals.bad_records += r.errors.len() as u64;
+        for e in &r.errors {
+            eprintln!("killchain: {e}");
+        }
+        for s in &r.skipped {
+            eprintln!("killchain: note: {s}");
+        }
+        self.totals.skipped_members += r.skipped.len() as u64;
+        if let Some(e) = &r.fatal {
+            eprintln!("killchain: {e}");
+            missing.push(e.clone());
+        }
+        for o in &mut r.observations {
+            o.order.0 = i;
+        }
+        self.observations.append(&mut r.observations);
+        for h in &mut r.hits {
+            h.order.0 = i;
+            self.totals.findings += 1;
+            self.hosts.entry(host_of(h)).or_default().add(h);
+            if self.ndjson {
+                out.write_all(&h.line)?;
+            }
+        }
+        if self.keep_hits {
+            self.hits.append(&mut r.hits);
+        }
+        Ok(())
+    }
+}
+
+/// The host a finding is counted under in the per-host summary.
+fn host_of(h: &Hit) -> String {
+    h.finding
+        .entities
+        .hosts
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "(no host)".into())
+}
+
 struct Correlated {
     hits: Vec<Hit>,
     /// Observations without an event time (they cannot be placed in a window).
@@ -663,16 +742,12 @@ struct Correlated {
 /// Runs the observations of all files through the correlation rules, in
 /// event-time order, and renders each reported hit as a finding.
 fn correlate(
-    results: &mut [FileResult],
+    mut obs: Vec<Observation>,
     engine: &Engine,
     mapper: &Mapper<'_>,
     detail: Detail,
     files: usize,
 ) -> Correlated {
-    let mut obs: Vec<Observation> = results
-        .iter_mut()
-        .flat_map(|r| std::mem::take(&mut r.observations))
-        .collect();
     let before = obs.len();
     obs.retain(|o| o.time.is_some());
     let untimed = (before - obs.len()) as u64;
