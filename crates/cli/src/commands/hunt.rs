@@ -666,7 +666,6 @@ fn render(record: &Value, finding: &Finding, detail: Detail) -> Vec<u8> {
     line
 }
 
-/// Findings from Sigma correlation rules.
 /// What `run` keeps of the files as it takes them in input order.
 #[derive(Default)]
 struct Taken {
@@ -733,6 +732,7 @@ fn host_of(h: &Hit) -> String {
         .unwrap_or_else(|| "(no host)".into())
 }
 
+/// Findings from Sigma correlation rules.
 struct Correlated {
     hits: Vec<Hit>,
     /// Observations without an event time (they cannot be placed in a window).
