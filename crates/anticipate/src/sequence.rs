@@ -27,9 +27,11 @@
 //!
 //! Errors: a file that is neither CSV with a technique column nor JSON
 //! records, or where no row names a technique or tactic, is an `Err`
-//! naming the file; a malformed technique ID or a
-//! malformed record is a [`FlowWarning`] naming the file and the row
-//! (`line N`, the line the record starts on), and the rest is kept.
+//! naming the file (and the line, for a CSV header that is not UTF-8); a
+//! malformed technique ID or a malformed record (a JSON line that does not
+//! parse, a CSV record that is not UTF-8) is a [`FlowWarning`] naming the
+//! file and the row (`line N`, the line the record starts on), and the rest
+//! is kept.
 
 use serde_json::Value;
 
@@ -61,15 +63,21 @@ struct Row {
 /// or an array of objects), told apart by content. `file` names it in flows,
 /// errors and warnings.
 pub fn parse_sequence_file(bytes: &[u8], file: &str) -> Result<FlowFile, AnticipateError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| AnticipateError::NotASequence {
-        input: file.to_string(),
-        reason: format!("not UTF-8 text: {e}"),
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut warnings = Vec::new();
-    let rows = match text.trim_start().chars().next() {
-        Some('{' | '[') => json_rows(text, file, &mut warnings)?,
-        _ => csv_rows(text, file)?,
+    let rows = match std::str::from_utf8(bytes) {
+        Ok(text) if matches!(text.trim_start().chars().next(), Some('{' | '[')) => {
+            json_rows(text, file, &mut warnings)?
+        }
+        // JSON must be UTF-8 text as a whole; CSV is checked record by
+        // record, so that a bad record is reported on its line.
+        Err(e) if matches!(bytes.trim_ascii_start().first(), Some(b'{' | b'[')) => {
+            return Err(AnticipateError::NotASequence {
+                input: file.to_string(),
+                reason: format!("not UTF-8 text: {e}"),
+            })
+        }
+        _ => csv_rows(bytes, file, &mut warnings)?,
     };
     let flows = flows_of(rows, file, &mut warnings);
     if flows.is_empty() && warnings.is_empty() {
@@ -92,16 +100,83 @@ fn header_key(s: &str) -> String {
     s.trim().to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
-fn csv_rows(text: &str, file: &str) -> Result<Vec<Row>, AnticipateError> {
-    let records = parse_csv(text);
+/// CSV (RFC 4180, read with the `csv` crate): a header row, then one row
+/// per record. Fields in double quotes may hold commas, line breaks and
+/// `""`; rows may have fewer or more fields than the header; blank rows
+/// (empty, or only whitespace and commas) are skipped. A record that is not
+/// UTF-8 is a warning on its line (the record is skipped), a header that is
+/// not, an error.
+fn csv_rows(
+    bytes: &[u8],
+    file: &str,
+    warnings: &mut Vec<FlowWarning>,
+) -> Result<Vec<Row>, AnticipateError> {
     let not = |reason: String| AnticipateError::NotASequence {
         input: file.to_string(),
         reason,
     };
-    let Some((_, header)) = records.first() else {
+    // The line a record starts on. csv's position is where the reader stood
+    // before the record: the empty lines it skipped to reach the record
+    // come first.
+    let start_line = |pos: &csv::Position| {
+        let at = usize::try_from(pos.byte()).unwrap_or(usize::MAX);
+        let skipped = bytes
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        usize::try_from(pos.line())
+            .unwrap_or(usize::MAX)
+            .saturating_add(skipped)
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::StringRecord::new();
+    let mut header: Option<Vec<String>> = None;
+    let mut records: Vec<(usize, csv::StringRecord)> = Vec::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) if record.iter().all(|f| f.trim().is_empty()) => {}
+            Ok(true) => {
+                let line = record.position().map_or(0, start_line);
+                if header.is_none() {
+                    header = Some(record.iter().map(header_key).collect());
+                } else {
+                    records.push((line, std::mem::take(&mut record)));
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, start_line);
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { err, .. } if header.is_some() => {
+                        warnings.push(FlowWarning {
+                            file: file.to_string(),
+                            object: format!("line {line}"),
+                            reason: format!(
+                                "field {} is not UTF-8 text (record skipped)",
+                                err.field() + 1
+                            ),
+                        })
+                    }
+                    csv::ErrorKind::Utf8 { err, .. } => {
+                        return Err(not(format!(
+                            "line {line}: header field {} is not UTF-8 text",
+                            err.field() + 1
+                        )))
+                    }
+                    _ => return Err(not(format!("line {line}: invalid CSV: {e}"))),
+                }
+            }
+        }
+    }
+    let Some(header) = header else {
         return Err(not("empty file".into()));
     };
-    let header: Vec<String> = header.iter().map(|h| header_key(h)).collect();
     let col = |keys: &[&str]| keys.iter().find_map(|k| header.iter().position(|h| h == k));
     let tech = col(&TECHNIQUE_KEYS).ok_or_else(|| {
         not(format!(
@@ -111,12 +186,12 @@ fn csv_rows(text: &str, file: &str) -> Result<Vec<Row>, AnticipateError> {
     })?;
     let tactic = col(&TACTIC_KEYS);
     let incident = col(&INCIDENT_KEYS);
-    let cell = |r: &[String], c: Option<usize>| {
+    let cell = |r: &csv::StringRecord, c: Option<usize>| {
         c.and_then(|c| r.get(c))
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
-    Ok(records[1..]
+    Ok(records
         .iter()
         .map(|(line, r)| Row {
             line: *line,
@@ -127,52 +202,6 @@ fn csv_rows(text: &str, file: &str) -> Result<Vec<Row>, AnticipateError> {
             tactic: cell(r, tactic),
         })
         .collect())
-}
-
-/// RFC 4180 CSV: comma-separated, fields in double quotes may hold commas,
-/// line breaks and `""`. Records with the line each starts on; blank lines
-/// are skipped.
-fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
-    let mut out = Vec::new();
-    let (mut record, mut field) = (Vec::new(), String::new());
-    let (mut quoted, mut line, mut start) = (false, 1, 1);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                _ => {
-                    line += usize::from(c == '\n');
-                    field.push(c);
-                }
-            }
-            continue;
-        }
-        match c {
-            '"' => quoted = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                if record.iter().any(|f| !f.trim().is_empty()) {
-                    out.push((start, std::mem::take(&mut record)));
-                }
-                record.clear();
-                line += 1;
-                start = line;
-            }
-            _ => field.push(c),
-        }
-    }
-    record.push(field);
-    if record.iter().any(|f| !f.trim().is_empty()) {
-        out.push((start, record));
-    }
-    out
 }
 
 /// A field by dotted path: nested objects, or a flat dotted key.
@@ -466,6 +495,68 @@ mod tests {
         assert!(
             e.to_string()
                 .ends_with("no row names a technique or a tactic"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn csv_lines_blank_rows_bom_crlf_and_ragged_rows() {
+        // A BOM, CRLF line ends, blank and whitespace-only lines (before the
+        // header too), rows shorter and longer than the header, a doubled
+        // quote, a last row without a line end: every warning names the
+        // line its record starts on.
+        let f = parse(
+            "\u{feff}\r\n , \r\nTechnique,Tactic\r\nT1566.001\r\n\r\n\r\nbad1,,x,y\r\n\"say \"\"hi\"\"\"\r\n\
+             \n   \nT1105,TA0011,extra\nbad2",
+        );
+        let warned: Vec<String> = f.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warned,
+            [
+                "t.csv: line 7: technique \"bad1\" is not an ATT&CK technique ID (left out)",
+                "t.csv: line 8: technique \"say\" is not an ATT&CK technique ID (left out)",
+                "t.csv: line 8: technique \"\\\"hi\\\"\" is not an ATT&CK technique ID (left out)",
+                "t.csv: line 12: technique \"bad2\" is not an ATT&CK technique ID (left out)",
+            ]
+        );
+        assert_eq!(techniques(&f.flows[0]), ["T1566.001", "T1105"]);
+        assert_eq!(f.flows[0].actions[0].id, "line 4#1");
+        assert_eq!(f.flows[0].actions[1].id, "line 11#1");
+        assert_eq!(f.flows[0].actions[1].tactic.as_deref(), Some("TA0011"));
+        // Only blank lines: empty.
+        let e = parse_sequence_file(b"\n \n,,\n", "x.csv").unwrap_err();
+        assert!(e.to_string().ends_with("empty file"), "{e}");
+    }
+
+    #[test]
+    fn a_csv_record_that_is_not_utf8_is_a_warning_on_its_line() {
+        let f = parse_sequence_file(
+            b"technique,note\nT1059.001,\"two\nlines\"\nT1105,caf\xe9\nT1003\n",
+            "t.csv",
+        )
+        .unwrap();
+        let warned: Vec<String> = f.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warned,
+            ["t.csv: line 4: field 2 is not UTF-8 text (record skipped)"]
+        );
+        assert_eq!(techniques(&f.flows[0]), ["T1059.001", "T1003"]);
+        assert_eq!(f.flows[0].actions[1].id, "line 5#1");
+        // Every record bad: warnings, no flow, not an error.
+        let f = parse_sequence_file(b"technique\n\xff\n", "t.csv").unwrap();
+        assert!(f.flows.is_empty());
+        assert_eq!(f.warnings[0].object, "line 2");
+        // A header that is not UTF-8 is an error naming file and line.
+        let e = parse_sequence_file(b"\n\ntechn\xffque\nT1105\n", "x.csv").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.csv: not a sequence file: line 3: header field 1 is not UTF-8 text"
+        );
+        // JSON still has to be UTF-8 as a whole.
+        let e = parse_sequence_file(b"{\"technique\": \"T1105\xff\"}", "x.json").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.json: not a sequence file: not UTF-8 text"),
             "{e}"
         );
     }

@@ -298,17 +298,34 @@ fn damaged_flow_files_never_panic() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sequences/timeline.csv"),
     )
     .unwrap();
-    for cut in 0..seq.len() {
-        for bytes in [&seq[..cut], &seq[cut..]] {
-            if let Ok(f) = parse_sequence_file(bytes, "damaged") {
-                for flow in &f.flows {
-                    assert!(flow
-                        .edges
-                        .iter()
-                        .all(|&(a, b)| a < b && b < flow.actions.len()));
-                }
+    let check_seq = |bytes: &[u8]| {
+        if let Ok(f) = parse_sequence_file(bytes, "damaged") {
+            for flow in &f.flows {
+                assert!(flow
+                    .edges
+                    .iter()
+                    .all(|&(a, b)| a < b && b < flow.actions.len()));
             }
+            // Warnings name the file and a line.
+            assert!(f
+                .warnings
+                .iter()
+                .all(|w| w.file == "damaged" && w.object.starts_with("line ")));
         }
+    };
+    for cut in 0..seq.len() {
+        check_seq(&seq[..cut]);
+        check_seq(&seq[cut..]);
+    }
+    // Corrupted copies of the CSV: stray quotes, line breaks, commas, bytes
+    // that are not UTF-8.
+    for _ in 0..2000 {
+        let mut bytes = seq.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = [b'"', b'\r', b'\n', b',', 0xff, 0xc3, 0x80, 0][(next() % 8) as usize];
+        }
+        check_seq(&bytes);
     }
     for name in ["fixture-a.afb", "fixture-b.afb", "fixture-c.json"] {
         let bytes = std::fs::read(dir.join(name)).unwrap();

@@ -519,28 +519,53 @@ td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px;text-align:left;verti
     s
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// CSV columns, one row per in-scope technique.
+const CSV_HEADER: [&str; 13] = [
+    "technique",
+    "name",
+    "tactics",
+    "phases",
+    "weight",
+    "prevent",
+    "detect",
+    "respond",
+    "protect",
+    "layers",
+    "layer_names",
+    "visible",
+    "controls",
+];
+
+/// Records as CSV text, with `csv`'s writer: a field is quoted only when it
+/// needs it (a comma, a double quote, a line break), a quote in it doubled,
+/// `\n` after each record.
+fn csv_text<R>(records: impl IntoIterator<Item = R>) -> String
+where
+    R: IntoIterator<Item: AsRef<[u8]>>,
+{
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    // Writing to memory cannot fail (and `flexible` accepts any record
+    // length): the `expect`s never fire; the fields are UTF-8 strings.
+    for r in records {
+        w.write_record(r).expect("CSV into memory");
     }
+    let bytes = w.into_inner().expect("CSV into memory");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields")
 }
 
 /// One CSV row per in-scope technique, per-control strengths in `controls`
 /// (`id:kind:strength;...`).
 pub fn csv(r: &Report) -> String {
-    let mut s = String::from(
-        "technique,name,tactics,phases,weight,prevent,detect,respond,protect,layers,layer_names,visible,controls\n",
-    );
-    for t in &r.analysis.techniques {
+    let rows = r.analysis.techniques.iter().map(|t| {
         let controls = t
             .controls
             .iter()
             .map(|c| format!("{}:{}:{}", c.id, c.kind.as_str(), num(c.strength)))
             .collect::<Vec<_>>()
             .join(";");
-        let row = [
+        [
             t.id.clone(),
             t.name.clone(),
             t.tactics.join(";"),
@@ -554,12 +579,9 @@ pub fn csv(r: &Report) -> String {
             t.layers.join(";"),
             t.visible.to_string(),
             controls,
-        ];
-        let cells: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
-        s.push_str(&cells.join(","));
-        s.push('\n');
-    }
-    s
+        ]
+    });
+    csv_text(std::iter::once(CSV_HEADER.map(String::from)).chain(rows))
 }
 
 #[cfg(test)]
@@ -568,9 +590,19 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_needs_it() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
-        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(
+            csv_text([[
+                "a,b",
+                "say \"x\"",
+                "plain",
+                "",
+                "two\nlines",
+                "cr\r",
+                " sp "
+            ]]),
+            "\"a,b\",\"say \"\"x\"\"\",plain,,\"two\nlines\",\"cr\r\", sp \n"
+        );
+        assert_eq!(csv_text([["h1", "h2"], ["x", ""]]), "h1,h2\nx,\n");
     }
 
     #[test]

@@ -1016,8 +1016,20 @@ fn rule_json(info: &RuleInfo, n: u64) -> Value {
 }
 
 /// CSV timeline columns.
-const CSV_HEADER: &str =
-    "time,host,user,level,rule,techniques,tactics,lm_phase,attack_phase,ukc_phase,record_id,file";
+const CSV_HEADER: [&str; 12] = [
+    "time",
+    "host",
+    "user",
+    "level",
+    "rule",
+    "techniques",
+    "tactics",
+    "lm_phase",
+    "attack_phase",
+    "ukc_phase",
+    "record_id",
+    "file",
+];
 
 fn row(h: &Hit, engine: &Engine) -> [String; 12] {
     let f = &h.finding;
@@ -1056,22 +1068,37 @@ fn row(h: &Hit, engine: &Engine) -> [String; 12] {
     ]
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// The CSV timeline, sorted rows under [`CSV_HEADER`].
+fn write_csv(out: &mut impl Write, hits: &[&Hit], engine: &Engine) -> io::Result<()> {
+    write_csv_records(out, &CSV_HEADER, hits.iter().map(|h| row(h, engine)))
 }
 
-fn write_csv(out: &mut impl Write, hits: &[&Hit], engine: &Engine) -> io::Result<()> {
-    writeln!(out, "{CSV_HEADER}")?;
-    for h in hits {
-        let r = row(h, engine);
-        let line: Vec<String> = r.iter().map(|x| csv_field(x)).collect();
-        writeln!(out, "{}", line.join(","))?;
+/// A header and rows as CSV, with `csv`'s writer: a field is quoted only
+/// when it needs it (a comma, a double quote, a line break), a quote in it
+/// doubled, `\n` after each record.
+fn write_csv_records(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: impl IntoIterator<Item = [String; 12]>,
+) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(header).map_err(csv_io)?;
+    for r in rows {
+        w.write_record(&r).map_err(csv_io)?;
     }
-    Ok(())
+    w.flush()
+}
+
+/// A CSV write error as the I/O error it is (a closed pipe stays a closed
+/// pipe); csv's own `From` makes every error `ErrorKind::Other`.
+fn csv_io(e: csv::Error) -> io::Error {
+    if !e.is_io_error() {
+        return io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        kind => io::Error::other(format!("{kind:?}")),
+    }
 }
 
 fn write_table(out: &mut impl Write, hits: &[&Hit], engine: &Engine) -> io::Result<()> {
@@ -1097,4 +1124,57 @@ fn write_table(out: &mut impl Write, hits: &[&Hit], engine: &Engine) -> io::Resu
         writeln!(out, "{}", line.join("  ").trim_end())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written quoting the `csv` writer replaced, as the oracle:
+    /// hunt's CSV bytes must not change.
+    fn former_line(fields: &[String]) -> String {
+        let field = |s: &String| {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.clone()
+            }
+        };
+        fields.iter().map(field).collect::<Vec<_>>().join(",")
+    }
+
+    #[test]
+    fn csv_bytes_are_those_of_the_former_hand_written_writer() {
+        let cells = [
+            "plain",
+            "",
+            " spaced ",
+            "a,b",
+            "say \"x\"",
+            "\"",
+            ",",
+            "two\nlines",
+            "cr\rhere",
+            "crlf\r\n",
+            "naïve ü – ✓",
+            "tab\there",
+            "#hash",
+            "'single'",
+            "semi;colon",
+            "back\\slash",
+        ];
+        // Every cell in every column, and a row of empty fields.
+        let mut rows: Vec<[String; 12]> = (0..cells.len())
+            .map(|i| std::array::from_fn(|c| cells[(i + c) % cells.len()].to_string()))
+            .collect();
+        rows.push(Default::default());
+        let mut out = Vec::new();
+        write_csv_records(&mut out, &CSV_HEADER, rows.clone()).unwrap();
+        let mut expected = CSV_HEADER.join(",") + "\n";
+        for r in &rows {
+            expected += &former_line(r);
+            expected.push('\n');
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
 }
