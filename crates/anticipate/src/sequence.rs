@@ -220,6 +220,36 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// What a finding record says was done, read from its ECS fields as `map`
+/// and `hunt` write them (docs/output-schema.md): the sub-techniques, then
+/// the parent techniques no listed sub-technique accounts for; the tactic
+/// IDs; `@timestamp` as written. Shared by the sequence reader and
+/// `killchain predict --findings`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EcsStep {
+    pub techniques: Vec<String>,
+    pub tactics: Vec<String>,
+    pub timestamp: Option<String>,
+}
+
+/// See [`EcsStep`]. Fields may be nested or flat dotted keys.
+pub fn ecs_step(record: &Value) -> EcsStep {
+    let subs = strings(field(record, "threat.technique.subtechnique.id"));
+    let mut techniques = subs.clone();
+    for t in strings(field(record, "threat.technique.id")) {
+        if !subs.iter().any(|s| s.starts_with(&format!("{t}."))) && !techniques.contains(&t) {
+            techniques.push(t);
+        }
+    }
+    EcsStep {
+        techniques,
+        tactics: strings(field(record, "threat.tactic.id")),
+        timestamp: field(record, "@timestamp")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
+}
+
 fn json_rows(
     text: &str,
     file: &str,
@@ -277,24 +307,15 @@ fn json_rows(
             .iter()
             .flat_map(|s| split_ids(s).map(str::to_string).collect::<Vec<_>>())
             .collect();
+        let ecs = ecs_step(v);
         if techniques.is_empty() {
-            // ECS, as `map` and `hunt` write it.
-            let subs = strings(field(v, "threat.technique.subtechnique.id"));
-            techniques.clone_from(&subs);
-            for t in strings(field(v, "threat.technique.id")) {
-                if !subs.iter().any(|s| s.starts_with(&format!("{t}."))) && !techniques.contains(&t)
-                {
-                    techniques.push(t);
-                }
-            }
+            techniques = ecs.techniques;
         }
         let mut tactics = first(&TACTIC_KEYS);
         if tactics.is_empty() {
-            tactics = strings(field(v, "threat.tactic.id"));
+            tactics = ecs.tactics;
         }
-        let ts = field(v, "@timestamp")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let ts = ecs.timestamp;
         rows.push((
             ts,
             Row {

@@ -226,7 +226,10 @@ impl Usage {
         // SAFETY: a valid pointer to an rusage; RUSAGE_SELF always exists.
         let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0;
         if !ok {
-            return Usage { sys: 0.0, faults: 0 };
+            return Usage {
+                sys: 0.0,
+                faults: 0,
+            };
         }
         Usage {
             sys: ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6,

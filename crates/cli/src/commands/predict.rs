@@ -11,13 +11,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use killchain_anticipate::fit::fit_weights;
-use killchain_anticipate::flow::{parse_flow_file, Flow};
+use killchain_anticipate::flow::{parse_flow_file, Flow, FlowFile};
 use killchain_anticipate::model::{resolve_flows, Predictor, SavedModel, Weights};
 use killchain_anticipate::prediction::{ObservedStep, Role, Stage};
-use killchain_anticipate::sequence::parse_sequence_file;
+use killchain_anticipate::sequence::{ecs_step, parse_sequence_file, EcsStep};
 use killchain_anticipate::{Anticipator, Observed, Playbooks, PredictOptions, Prediction};
 use killchain_ingest::{open_input, Format, JsonRecords};
-use serde_json::Value;
 
 use crate::cli::{GlobalOpts, PredictArgs};
 use crate::context::{self, Context};
@@ -39,24 +38,19 @@ pub struct FlowsRead {
 /// Read Attack Flow files: `.afb` and `.json` files, folders recursively
 /// (sorted, so runs are deterministic). A bad file is reported and skipped.
 pub fn read_flows(paths: &[PathBuf]) -> Result<FlowsRead> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            collect(p, &mut files)
-                .with_context(|| format!("cannot read folder {}", p.display()))?;
-        } else if p.exists() {
-            files.push(p.clone());
-        } else {
-            bail!("{}: no such file or folder", p.display());
-        }
-    }
+    let files = expand(paths, &["afb", "json"])?;
+    Ok(read_each(files, |f, name| {
+        let b = fs::read(f).map_err(|e| anyhow::anyhow!("{name}: cannot read: {e}"))?;
+        Ok(parse_flow_file(&b, name)?)
+    }))
+}
+
+/// Parses each file with `parse`, reporting its warnings, or the error
+/// that made it unusable (the file is then skipped), and counts both.
+fn read_each(files: Vec<PathBuf>, parse: impl Fn(&Path, &str) -> Result<FlowFile>) -> FlowsRead {
     let mut out = FlowsRead::default();
     for f in files {
-        let name = f.display().to_string();
-        let parsed = fs::read(&f)
-            .map_err(|e| anyhow::anyhow!("{name}: cannot read: {e}"))
-            .and_then(|b| parse_flow_file(&b, &name).map_err(anyhow::Error::from));
-        match parsed {
+        match parse(&f, &f.display().to_string()) {
             Ok(ff) => {
                 out.files += 1;
                 for w in &ff.warnings {
@@ -71,7 +65,7 @@ pub fn read_flows(paths: &[PathBuf]) -> Result<FlowsRead> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Read sequence files (incident timelines as CSV or JSON records, one step
@@ -79,10 +73,24 @@ pub fn read_flows(paths: &[PathBuf]) -> Result<FlowsRead> {
 /// recursively (`.csv`, `.json`, `.ndjson`, `.jsonl`, gzip detected),
 /// sorted. A bad file is reported and skipped.
 pub fn read_sequences(paths: &[PathBuf]) -> Result<FlowsRead> {
+    let files = expand(paths, &["csv", "json", "ndjson", "jsonl", "gz"])?;
+    Ok(read_each(files, |f, name| {
+        let mut b = Vec::new();
+        open_input(f)
+            .and_then(|mut r| r.read_to_end(&mut b))
+            .map_err(|e| anyhow::anyhow!("{name}: cannot read: {e}"))?;
+        Ok(parse_sequence_file(&b, name)?)
+    }))
+}
+
+/// The files named, and in folders those with one of `exts`, recursively,
+/// sorted (so runs are deterministic). A path that does not exist is an
+/// error.
+fn expand(paths: &[PathBuf], exts: &[&str]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            collect_ext(p, &["csv", "json", "ndjson", "jsonl", "gz"], &mut files)
+            collect_ext(p, exts, &mut files)
                 .with_context(|| format!("cannot read folder {}", p.display()))?;
         } else if p.exists() {
             files.push(p.clone());
@@ -90,36 +98,7 @@ pub fn read_sequences(paths: &[PathBuf]) -> Result<FlowsRead> {
             bail!("{}: no such file or folder", p.display());
         }
     }
-    let mut out = FlowsRead::default();
-    for f in files {
-        let name = f.display().to_string();
-        let parsed = open_input(&f)
-            .and_then(|mut r| {
-                let mut b = Vec::new();
-                r.read_to_end(&mut b).map(|_| b)
-            })
-            .map_err(|e| anyhow::anyhow!("{name}: cannot read: {e}"))
-            .and_then(|b| parse_sequence_file(&b, &name).map_err(anyhow::Error::from));
-        match parsed {
-            Ok(ff) => {
-                out.files += 1;
-                for w in &ff.warnings {
-                    eprintln!("killchain: warning: {w}");
-                }
-                out.warnings += ff.warnings.len();
-                out.flows.extend(ff.flows);
-            }
-            Err(e) => {
-                eprintln!("killchain: error: {e:#} (file skipped)");
-                out.bad_files += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    collect_ext(dir, &["afb", "json"], out)
+    Ok(files)
 }
 
 fn collect_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -224,24 +203,6 @@ pub struct FindingsRead {
     pub malformed: usize,
 }
 
-/// A field by dotted path: nested objects, or a flat dotted key.
-fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    v.get(path)
-        .or_else(|| path.split('.').try_fold(v, |cur, k| cur.get(k)))
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// Read findings files (`map` / `hunt` output, docs/output-schema.md).
 /// Each record gives its sub-techniques, and parent techniques no listed
 /// sub-technique accounts for, with its tactic when it names exactly one.
@@ -269,16 +230,11 @@ pub fn read_findings(paths: &[PathBuf]) -> Result<FindingsRead> {
                 out.malformed += 1;
                 continue;
             }
-            let v = &rec.value;
-            let subs = strings(field(v, "threat.technique.subtechnique.id"));
-            let mut techniques = subs.clone();
-            for t in strings(field(v, "threat.technique.id")) {
-                if !subs.iter().any(|s| s.starts_with(&format!("{t}."))) && !techniques.contains(&t)
-                {
-                    techniques.push(t);
-                }
-            }
-            let tactics = strings(field(v, "threat.tactic.id"));
+            let EcsStep {
+                techniques,
+                tactics,
+                timestamp: ts,
+            } = ecs_step(&rec.value);
             let tactic = (tactics.len() == 1).then(|| tactics[0].clone());
             if techniques.is_empty() && tactic.is_none() {
                 continue;
@@ -298,9 +254,6 @@ pub fn read_findings(paths: &[PathBuf]) -> Result<FindingsRead> {
                     })
                     .collect()
             };
-            let ts = field(v, "@timestamp")
-                .and_then(Value::as_str)
-                .map(str::to_string);
             timed.push((ts, steps));
         }
     }
