@@ -409,3 +409,25 @@ fn bad_bundles_are_rejected_with_the_file_named() {
     );
     assert!(!dir.path().join("attack").exists(), "nothing installed");
 }
+
+/// A failed write to the output (disk full) is fatal at once and names the
+/// output; it is not blamed on the input being read, and the other inputs
+/// are not mapped into a broken output.
+#[cfg(target_os = "linux")]
+#[test]
+fn map_output_write_failure_is_fatal_and_names_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("alerts.ndjson");
+    // More than the 64 KiB output buffer, so the write fails while mapping.
+    std::fs::write(&input, "{\"technique\":\"T1059\"}\n".repeat(5000)).unwrap();
+    let (out, _, err) = run(bin().args([
+        "map",
+        input.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        "/dev/full",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write /dev/full"), "{err}");
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+}
