@@ -270,3 +270,21 @@ fn asset_config_with_unknown_keys_is_an_error_naming_the_file() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown field `owner`"), "{err}");
 }
+
+#[test]
+fn no_store_counts_a_repeated_finding_once() {
+    // The same findings file twice: the repeats are the same findings
+    // (same file, record, rule and time), counted once as with the store,
+    // not announced as new findings that no incident then holds.
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let f = f.to_str().unwrap();
+    let (_, out, err) = run(dir.path(), &["incidents", f, f, "--no-store", "--json"]);
+    let inc: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let held: u64 = inc.iter().map(|i| i["findings"].as_u64().unwrap()).sum();
+    assert_eq!(held, 6, "{err}");
+    assert!(
+        err.contains("12 findings (6 new in the store, 6 in all)"),
+        "{err}"
+    );
+}
