@@ -427,6 +427,13 @@ pub fn run(global: &GlobalOpts, args: CoverageArgs) -> Result<ExitCode> {
     if !(0.0..=5.0).contains(&args.min_strength) {
         bail!("--min-strength {} is outside 0-5", args.min_strength);
     }
+    // As for an inventory control's cost; an infinite budget is no limit.
+    if !(args.rule_cost.is_finite() && args.rule_cost >= 0.0) {
+        bail!("--rule-cost {} must be a number >= 0", args.rule_cost);
+    }
+    if let Some(b) = args.budget.filter(|b| b.is_nan() || *b < 0.0) {
+        bail!("--budget {b} must be a number >= 0");
+    }
     let pipeline = load_pipeline(global, &args.pipelines)?;
     let collected = collected_from(args.collected.as_deref())?;
     let day = as_of(args.as_of.as_deref())?;
