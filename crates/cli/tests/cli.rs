@@ -431,3 +431,85 @@ fn map_output_write_failure_is_fatal_and_names_the_output() {
     assert!(err.contains("cannot write /dev/full"), "{err}");
     assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
 }
+
+/// Runs `cmd` for at most a minute; None if it was still running.
+#[cfg(unix)]
+fn run_within_a_minute(cmd: &mut Command) -> Option<(i32, String)> {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    Some((status.code().unwrap_or(-1), err))
+}
+
+/// A FIFO named like a flow or a rule inside a searched folder used to be
+/// opened and block for ever; it is reported and skipped.
+#[cfg(unix)]
+#[test]
+fn fifos_in_flow_and_rule_folders_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        flows.join("one.json"),
+        r#"{"type":"bundle","id":"bundle--1","objects":[
+            {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
+            {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#,
+    )
+    .unwrap();
+    std::fs::copy(fixture("hunt/rules/whoami.yml"), rules.join("whoami.yml")).unwrap();
+    for fifo in [
+        flows.join("pipe.json"),
+        flows.join("pipe.afb"),
+        rules.join("pipe.yml"),
+    ] {
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let model = dir.path().join("model.json");
+    let (f, r, m) = (
+        flows.to_str().unwrap(),
+        rules.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    for args in [
+        vec!["model", "train", "--flows", f, "--output", m],
+        vec!["coverage", "--flows", f, "--rules", r],
+        vec!["rules", "check", r],
+    ] {
+        let (code, err) =
+            run_within_a_minute(bin().args(&args)).unwrap_or_else(|| panic!("{args:?} blocked"));
+        assert!(code == 0 || code == 1, "{args:?}: {code} {err}");
+        if args[0] != "rules" {
+            assert!(err.contains("pipe."), "{args:?}: {err}");
+            assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        }
+    }
+}

@@ -121,7 +121,14 @@ fn flow_files(paths: &[PathBuf], issues: &mut Vec<Issue>) -> Vec<PathBuf> {
                         .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("afb")))
                         .collect();
                     v.sort();
-                    out.extend(v);
+                    // A FIFO or device named like a flow would block on read.
+                    for f in v {
+                        if f.is_file() {
+                            out.push(f);
+                        } else {
+                            issues.push(file_issue(&f, "not a regular file (skipped)"));
+                        }
+                    }
                 }
                 Err(e) => issues.push(file_issue(p, &format!("cannot read folder: {e}"))),
             }

@@ -135,7 +135,15 @@ fn collect_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Re
             .and_then(|e| e.to_str())
             .is_some_and(|e| exts.contains(&e))
         {
-            out.push(p);
+            // A FIFO or device named like a flow would block on read.
+            if p.is_file() {
+                out.push(p);
+            } else {
+                eprintln!(
+                    "killchain: warning: {}: not a regular file (skipped)",
+                    p.display()
+                );
+            }
         }
     }
     Ok(())

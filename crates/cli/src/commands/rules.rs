@@ -87,6 +87,11 @@ pub fn read_rule_texts(paths: &[PathBuf]) -> (Vec<RuleText>, Vec<killchain_detec
         }
         files.sort();
         for f in files {
+            // A FIFO or device named like a rule would block on read.
+            if !f.is_file() {
+                bad.push(unreadable(&f, &std::io::Error::other("not a regular file")));
+                continue;
+            }
             match std::fs::read_to_string(&f) {
                 Ok(text) => texts.push(RuleText {
                     path: f.display().to_string(),
