@@ -513,3 +513,38 @@ fn fifos_in_flow_and_rule_folders_are_skipped() {
         }
     }
 }
+
+/// A symlink from inside a flow or rule folder back to the folder used to
+/// make the walk read everything again at every level until the OS gave up
+/// (40 copies of each flow trained on, each rule counted 40 times).
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_in_a_folder_reads_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let rules = dir.path().join("rules");
+    for d in [&flows, &rules] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("sub/up")).unwrap();
+    }
+    std::fs::write(
+        flows.join("one.json"),
+        r#"{"type":"bundle","id":"bundle--1","objects":[
+            {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
+            {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#,
+    )
+    .unwrap();
+    std::fs::copy(fixture("hunt/rules/whoami.yml"), rules.join("whoami.yml")).unwrap();
+    let model = dir.path().join("model.json");
+    let (_, _, err) = run(bin().args([
+        "model",
+        "train",
+        "--flows",
+        flows.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+    ]));
+    assert!(err.contains("1 files, 1 flows"), "{err}");
+    let (_, _, err) = run(bin().args(["coverage", "--rules", rules.to_str().unwrap()]));
+    assert!(err.contains("rules 1 documents"), "{err}");
+}
