@@ -288,3 +288,19 @@ fn no_store_counts_a_repeated_finding_once() {
         "{err}"
     );
 }
+
+#[test]
+fn max_share_must_be_a_share() {
+    // NaN made every comparison false: no entity was ever too common, and
+    // the run said nothing.
+    let dir = tempfile::tempdir().unwrap();
+    for v in ["nan", "1.5", "inf"] {
+        let arg = format!("--max-share={v}");
+        let (code, _, err) = run(
+            dir.path(),
+            &["incidents", fixture().to_str().unwrap(), "--no-store", &arg],
+        );
+        assert_eq!(code, 2, "{arg}: {err}");
+        assert!(err.contains("between 0 and 1"), "{arg}: {err}");
+    }
+}
