@@ -690,7 +690,7 @@ pub struct IncidentOpts {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub window: Option<std::time::Duration>,
     /// An entity in more than this share of findings (on 3+ hosts, 20+ findings) stops joining (default 0.4).
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_parser = parse_share, value_name = "SHARE")]
     pub max_share: Option<f64>,
     /// An entity seen on more hosts than this stops joining (default 8).
     #[arg(long, value_name = "N")]
@@ -733,6 +733,15 @@ pub struct BenchIncidentsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "{s:?}: expected a share between 0 and 1 (0.4 = 40%)"
+        )),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -409,3 +409,142 @@ fn bad_bundles_are_rejected_with_the_file_named() {
     );
     assert!(!dir.path().join("attack").exists(), "nothing installed");
 }
+
+/// A failed write to the output (disk full) is fatal at once and names the
+/// output; it is not blamed on the input being read, and the other inputs
+/// are not mapped into a broken output.
+#[cfg(target_os = "linux")]
+#[test]
+fn map_output_write_failure_is_fatal_and_names_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("alerts.ndjson");
+    // More than the 64 KiB output buffer, so the write fails while mapping.
+    std::fs::write(&input, "{\"technique\":\"T1059\"}\n".repeat(5000)).unwrap();
+    let (out, _, err) = run(bin().args([
+        "map",
+        input.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        "/dev/full",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write /dev/full"), "{err}");
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+}
+
+/// Runs `cmd` for at most a minute; None if it was still running.
+#[cfg(unix)]
+fn run_within_a_minute(cmd: &mut Command) -> Option<(i32, String)> {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    Some((status.code().unwrap_or(-1), err))
+}
+
+/// A FIFO named like a flow or a rule inside a searched folder used to be
+/// opened and block for ever; it is reported and skipped.
+#[cfg(unix)]
+#[test]
+fn fifos_in_flow_and_rule_folders_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        flows.join("one.json"),
+        r#"{"type":"bundle","id":"bundle--1","objects":[
+            {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
+            {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#,
+    )
+    .unwrap();
+    std::fs::copy(fixture("hunt/rules/whoami.yml"), rules.join("whoami.yml")).unwrap();
+    for fifo in [
+        flows.join("pipe.json"),
+        flows.join("pipe.afb"),
+        rules.join("pipe.yml"),
+    ] {
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let model = dir.path().join("model.json");
+    let (f, r, m) = (
+        flows.to_str().unwrap(),
+        rules.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    for args in [
+        vec!["model", "train", "--flows", f, "--output", m],
+        vec!["coverage", "--flows", f, "--rules", r],
+        vec!["rules", "check", r],
+    ] {
+        let (code, err) =
+            run_within_a_minute(bin().args(&args)).unwrap_or_else(|| panic!("{args:?} blocked"));
+        assert!(code == 0 || code == 1, "{args:?}: {code} {err}");
+        if args[0] != "rules" {
+            assert!(err.contains("pipe."), "{args:?}: {err}");
+            assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        }
+    }
+}
+
+/// A symlink from inside a flow or rule folder back to the folder used to
+/// make the walk read everything again at every level until the OS gave up
+/// (40 copies of each flow trained on, each rule counted 40 times).
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_in_a_folder_reads_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let rules = dir.path().join("rules");
+    for d in [&flows, &rules] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("sub/up")).unwrap();
+    }
+    std::fs::write(
+        flows.join("one.json"),
+        r#"{"type":"bundle","id":"bundle--1","objects":[
+            {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
+            {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#,
+    )
+    .unwrap();
+    std::fs::copy(fixture("hunt/rules/whoami.yml"), rules.join("whoami.yml")).unwrap();
+    let model = dir.path().join("model.json");
+    let (_, _, err) = run(bin().args([
+        "model",
+        "train",
+        "--flows",
+        flows.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+    ]));
+    assert!(err.contains("1 files, 1 flows"), "{err}");
+    let (_, _, err) = run(bin().args(["coverage", "--rules", rules.to_str().unwrap()]));
+    assert!(err.contains("rules 1 documents"), "{err}");
+}

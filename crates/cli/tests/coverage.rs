@@ -323,3 +323,21 @@ fn real_sigmahq_rules_and_attack_flows() {
     let last = h["controls"].as_array().unwrap().last().unwrap();
     assert_eq!(last["stopped_total"], 2389);
 }
+
+#[test]
+fn rule_cost_and_budget_must_be_numbers_at_least_zero() {
+    // Like an inventory control's cost: NaN, infinite or negative values
+    // made the investment list print "cost NaN" and divide by it.
+    for (flag, value) in [
+        ("--rule-cost", "nan"),
+        ("--rule-cost", "-1"),
+        ("--rule-cost", "inf"),
+        ("--budget", "nan"),
+        ("--budget", "-5"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let (code, _, err) = fixture_run(&[&arg]);
+        assert_eq!(code, 2, "{arg}: {err}");
+        assert!(err.contains(flag) && err.contains(">= 0"), "{arg}: {err}");
+    }
+}

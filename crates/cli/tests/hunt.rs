@@ -354,3 +354,53 @@ fn hunt_streams_many_files_in_input_order_whatever_the_threads() {
     assert_eq!(code, Some(0), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A FIFO (or socket, device) named like a log inside a folder blocked the
+/// hunt for ever on open; it is reported and skipped, the rest is read.
+#[cfg(unix)]
+#[test]
+fn hunt_skips_a_fifo_found_in_a_folder() {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("logs/events.ndjson"),
+        dir.path().join("events.ndjson"),
+    )
+    .unwrap();
+    let fifo = dir.path().join("pipe.json");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut child = bin()
+        .arg("hunt")
+        .arg(dir.path())
+        .arg("--rules")
+        .arg(fixture("rules"))
+        .arg("--no-progress")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("hunt blocked on the FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("pipe.json: not a regular file"), "{err}");
+    assert!(err.contains("6 events"), "{err}");
+}

@@ -226,3 +226,81 @@ fn hunt_with_incidents_prints_incidents_not_findings() {
             .contains("logs"));
     }
 }
+
+#[test]
+fn asset_config_with_unknown_keys_is_an_error_naming_the_file() {
+    // A misspelt key (`asset:` for `assets:`) used to be ignored: every
+    // host silently got the default criticality.
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets.yaml");
+    std::fs::write(
+        &assets,
+        "asset:\n  - pattern: dc*\n    criticality: critical\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "incidents",
+            fixture().to_str().unwrap(),
+            "--no-store",
+            "--assets",
+            assets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("assets.yaml"), "{err}");
+    assert!(err.contains("unknown field `asset`"), "{err}");
+    // The same for a key misspelt inside a rule.
+    std::fs::write(
+        &assets,
+        "assets:\n  - pattern: dc*\n    criticality: critical\n    owner: it\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "incidents",
+            fixture().to_str().unwrap(),
+            "--no-store",
+            "--assets",
+            assets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown field `owner`"), "{err}");
+}
+
+#[test]
+fn no_store_counts_a_repeated_finding_once() {
+    // The same findings file twice: the repeats are the same findings
+    // (same file, record, rule and time), counted once as with the store,
+    // not announced as new findings that no incident then holds.
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let f = f.to_str().unwrap();
+    let (_, out, err) = run(dir.path(), &["incidents", f, f, "--no-store", "--json"]);
+    let inc: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let held: u64 = inc.iter().map(|i| i["findings"].as_u64().unwrap()).sum();
+    assert_eq!(held, 6, "{err}");
+    assert!(
+        err.contains("12 findings (6 new in the store, 6 in all)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn max_share_must_be_a_share() {
+    // NaN made every comparison false: no entity was ever too common, and
+    // the run said nothing.
+    let dir = tempfile::tempdir().unwrap();
+    for v in ["nan", "1.5", "inf"] {
+        let arg = format!("--max-share={v}");
+        let (code, _, err) = run(
+            dir.path(),
+            &["incidents", fixture().to_str().unwrap(), "--no-store", &arg],
+        );
+        assert_eq!(code, 2, "{arg}: {err}");
+        assert!(err.contains("between 0 and 1"), "{arg}: {err}");
+    }
+}

@@ -409,7 +409,9 @@ impl Correlator {
         core.stats.evicted_entities += evicted;
         for i in 0..core.nodes.len() {
             let close = match &core.nodes[i] {
-                Node::Root(l) => l.last_seen < horizon,
+                // At the end every incident closes, even one whose last
+                // time saturated to i64::MAX (past 2262).
+                Node::Root(l) => all || l.last_seen < horizon,
                 Node::Forward(_) => true,
                 Node::Free => false,
             };

@@ -59,6 +59,7 @@ impl Criticality {
 /// One asset rule of the criticality config: a host glob (`dc*`, `*-sql-*`,
 /// case-insensitive) and its criticality.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AssetRule {
     pub pattern: String,
     pub criticality: Criticality,
@@ -67,6 +68,7 @@ pub struct AssetRule {
 /// The criticality config (`assets:` list of rules; first match wins;
 /// unmatched hosts are `default`, `low` when not given).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AssetConfig {
     #[serde(default)]
     pub assets: Vec<AssetRule>,

@@ -118,6 +118,20 @@ fn window_separates() {
 }
 
 #[test]
+fn findings_past_2262_are_not_lost() {
+    // Event times past i64 nanoseconds (2262-04-11) saturate in the
+    // correlator; the final sweep must still close their incidents.
+    let s = vec![
+        f("2024-05-01T10:00:00Z", "ws01", "alice", 1).signal(),
+        f("2554-07-21T23:34:33Z", "ws02", "bob", 2).signal(),
+        f("9000-01-01T00:00:00Z", "ws02", "bob", 3).signal(),
+    ];
+    let got = ids(s, &Config::default());
+    let total: usize = got.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 3, "{got:?}");
+}
+
+#[test]
 fn same_incidents_in_any_order() {
     let mk = || {
         vec![

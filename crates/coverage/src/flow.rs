@@ -111,40 +111,64 @@ impl Flow {
         }
         let mut out = Vec::new();
         let mut truncated = false;
-        let mut path = Vec::new();
         for s in starts {
-            walk(s, &succ, &mut path, &mut out, limit, &mut truncated);
+            walk(s, &succ, &mut out, limit, &mut truncated);
         }
         (out, truncated)
     }
 }
 
+/// Depth-first from `start`: every simple path to a node with no unvisited
+/// successor, in successor order, until `limit` paths. Iterative, with an
+/// on-path mark per node: flows of any length (a recursive walk overflowed
+/// the stack on a chain of some 100,000 actions).
 fn walk(
-    node: usize,
+    start: usize,
     succ: &[Vec<usize>],
-    path: &mut Vec<usize>,
     out: &mut Vec<Vec<usize>>,
     limit: usize,
     truncated: &mut bool,
 ) {
-    if out.len() >= limit {
-        *truncated = true;
-        return;
-    }
-    path.push(node);
-    let next: Vec<usize> = succ[node]
-        .iter()
-        .copied()
-        .filter(|x| !path.contains(x))
-        .collect();
-    if next.is_empty() {
-        out.push(path.clone());
-    } else {
-        for x in next {
-            walk(x, succ, path, out, limit, truncated);
+    let mut path: Vec<usize> = Vec::new();
+    let mut on_path = vec![false; succ.len()];
+    // Per node on the path: its successors off the path and how many of
+    // them have been entered.
+    let mut frames: Vec<(Vec<usize>, usize)> = Vec::new();
+    let mut enter = Some(start);
+    loop {
+        if let Some(node) = enter.take() {
+            if out.len() >= limit {
+                *truncated = true;
+            } else {
+                path.push(node);
+                on_path[node] = true;
+                let next: Vec<usize> = succ[node]
+                    .iter()
+                    .copied()
+                    .filter(|&x| !on_path[x])
+                    .collect();
+                if next.is_empty() {
+                    out.push(path.clone());
+                    on_path[node] = false;
+                    path.pop();
+                } else {
+                    frames.push((next, 0));
+                }
+            }
+        }
+        let Some((next, entered)) = frames.last_mut() else {
+            break;
+        };
+        if let Some(&x) = next.get(*entered) {
+            *entered += 1;
+            enter = Some(x);
+        } else {
+            frames.pop();
+            if let Some(node) = path.pop() {
+                on_path[node] = false;
+            }
         }
     }
-    path.pop();
 }
 
 #[cfg(test)]
@@ -170,6 +194,26 @@ mod tests {
         let (p, cut) = f.paths(1);
         assert_eq!(p.len(), 1);
         assert!(cut);
+    }
+
+    #[test]
+    fn a_long_chain_is_one_path_without_overflowing_the_stack() {
+        let n = 200_000;
+        let f = Flow {
+            name: "chain".into(),
+            actions: (0..n)
+                .map(|i| Action {
+                    id: i.to_string(),
+                    name: i.to_string(),
+                    technique: "T1059".into(),
+                })
+                .collect(),
+            edges: (1..n).map(|i| (i - 1, i)).collect(),
+        };
+        let (p, cut) = f.paths(10);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].len(), n);
+        assert!(!cut);
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub enum RecordError {
     /// In JSON array mode, data that is neither whitespace nor a `[` outside
     /// any array: trailing garbage after `]`, or an input that is not an
     /// array at all. Reported once; the rest of the input is not read.
-    #[error("line {line}: unexpected data outside a JSON array (expected `[`)")]
+    #[error(
+        "line {line}: unexpected data outside a JSON array (expected `[`); the rest of the input is not read"
+    )]
     OutsideArray {
         /// Line where the unexpected data starts.
         line: u64,

@@ -331,7 +331,7 @@ fn array_trailing_garbage_reported_once() {
         [
             ok(json!(1), 1, 0),
             ok(json!(2), 1, 1),
-            err("line 3: unexpected data outside a JSON array (expected `[`)"),
+            err("line 3: unexpected data outside a JSON array (expected `[`); the rest of the input is not read"),
         ]
     );
 }
@@ -342,7 +342,7 @@ fn explicit_array_format_on_non_array_input() {
     assert_eq!(
         items,
         [err(
-            "line 1: unexpected data outside a JSON array (expected `[`)"
+            "line 1: unexpected data outside a JSON array (expected `[`); the rest of the input is not read"
         )]
     );
 }

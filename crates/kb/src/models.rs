@@ -206,16 +206,20 @@ impl Model {
             origin,
         };
         // Phase IDs and aliases must be unambiguous.
+        // Keyed by phase position: two phases with the same id clash too.
         let mut seen = HashMap::new();
         for p in &model.phases {
             for name in std::iter::once(&p.id).chain(&p.aliases) {
                 if let Some(other) = seen
-                    .insert(fold_name(name), p.id.clone())
-                    .filter(|o| o != &p.id)
+                    .insert(fold_name(name), p.index)
+                    .filter(|&o| o != p.index)
                 {
                     return Err(err(format!(
-                        "phase name {name:?} is used by both {other:?} and {:?}",
-                        p.id
+                        "phase name {name:?} is used by both {:?} (phase {}) and {:?} (phase {})",
+                        model.phases[other].id,
+                        other + 1,
+                        p.id,
+                        p.index + 1
                     )));
                 }
             }

@@ -256,6 +256,11 @@ fn bad_model_files_say_what_is_wrong() {
     assert!(e.contains("unknown phase \"b\""), "{e}");
     let e = bad("id: x\nname: X\nphases: [{id: a, name: A}, {id: b, name: B, aliases: [a]}]\n");
     assert!(e.contains("used by both"), "{e}");
+    // Two phases with the same id: the second could never be placed in.
+    let e = bad("id: x\nname: X\nphases: [{id: a, name: A}, {id: a, name: A2}]\n");
+    assert!(e.contains("used by both"), "{e}");
+    let e = bad("id: x\nname: X\nphases: [{id: a, name: A}, {id: A, name: A2}]\n");
+    assert!(e.contains("used by both"), "{e}");
     let e = bad("id: x\nname: X\nphases: [{id: a, name: A, colour: red}]\n");
     assert!(e.contains("colour"), "{e}");
     assert!(matches!(

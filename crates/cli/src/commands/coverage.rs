@@ -121,7 +121,14 @@ fn flow_files(paths: &[PathBuf], issues: &mut Vec<Issue>) -> Vec<PathBuf> {
                         .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("afb")))
                         .collect();
                     v.sort();
-                    out.extend(v);
+                    // A FIFO or device named like a flow would block on read.
+                    for f in v {
+                        if f.is_file() {
+                            out.push(f);
+                        } else {
+                            issues.push(file_issue(&f, "not a regular file (skipped)"));
+                        }
+                    }
                 }
                 Err(e) => issues.push(file_issue(p, &format!("cannot read folder: {e}"))),
             }
@@ -426,6 +433,13 @@ pub fn run(global: &GlobalOpts, args: CoverageArgs) -> Result<ExitCode> {
     let model = context::select_models(&ctx.models, std::slice::from_ref(&args.model))?[0];
     if !(0.0..=5.0).contains(&args.min_strength) {
         bail!("--min-strength {} is outside 0-5", args.min_strength);
+    }
+    // As for an inventory control's cost; an infinite budget is no limit.
+    if !(args.rule_cost.is_finite() && args.rule_cost >= 0.0) {
+        bail!("--rule-cost {} must be a number >= 0", args.rule_cost);
+    }
+    if let Some(b) = args.budget.filter(|b| b.is_nan() || *b < 0.0) {
+        bail!("--budget {b} must be a number >= 0");
     }
     let pipeline = load_pipeline(global, &args.pipelines)?;
     let collected = collected_from(args.collected.as_deref())?;

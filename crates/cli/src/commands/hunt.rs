@@ -325,7 +325,13 @@ fn walk(dir: &Path, out: &mut Vec<InputFile>, errors: &mut Vec<String>) {
         if is_dir {
             walk(&path, out, errors);
         } else if let Some(kind) = kind_of(&path) {
-            out.push(InputFile { path, kind });
+            // A FIFO, socket or device named like a log would block or
+            // never end; a symlink counts as what it points to.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => out.push(InputFile { path, kind }),
+                Ok(_) => errors.push(format!("{}: not a regular file (skipped)", path.display())),
+                Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
+            }
         }
     }
 }

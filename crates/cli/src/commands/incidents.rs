@@ -254,7 +254,12 @@ fn finish(
     // The store: previous incident IDs, where it is, the connection.
     let mut store: Option<(Vec<String>, PathBuf, Store)> = None;
     let (signals, added) = if opts.no_store {
-        (reader.signals, read)
+        // A repeated finding (same key) is one finding, as in the store.
+        let mut signals = reader.signals;
+        signals.sort_by(|a, b| a.key.cmp(&b.key));
+        signals.dedup_by(|a, b| a.key == b.key);
+        let unique = signals.len();
+        (signals, unique)
     } else {
         let path = db_path(global, opts.db.as_deref())?;
         let mut st =

@@ -66,6 +66,9 @@ pub fn run(global: &GlobalOpts, args: MapArgs) -> Result<ExitCode> {
     let mut failed_inputs = 0u64;
     for input in &inputs {
         if let Err(e) = map_input(&mapper, input, format, &args, &mut summary, &mut out) {
+            if e.downcast_ref::<WriteFailed>().is_some() {
+                return Err(e);
+            }
             if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
             {
@@ -78,7 +81,7 @@ pub fn run(global: &GlobalOpts, args: MapArgs) -> Result<ExitCode> {
             failed_inputs += 1;
         }
     }
-    out.flush()?;
+    out.flush().with_context(|| WriteFailed::of(&args))?;
     match args.summary {
         SummaryFormat::Text => eprint!("{}", term::summary_text(&summary, failed_inputs, true)),
         SummaryFormat::Json => {
@@ -93,6 +96,26 @@ pub fn run(global: &GlobalOpts, args: MapArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Context of a failed write to the output (disk full, say): fatal for the
+/// whole run, not the fault of the input being mapped.
+#[derive(Debug)]
+struct WriteFailed(String);
+
+impl WriteFailed {
+    fn of(args: &MapArgs) -> Self {
+        WriteFailed(match &args.output {
+            Some(p) => p.display().to_string(),
+            None => "<stdout>".into(),
+        })
+    }
+}
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write {}", self.0)
+    }
 }
 
 fn display_name(path: &Path) -> String {
@@ -162,9 +185,10 @@ fn map_input(
         line_buf.clear();
         enriched.write_json(&mut line_buf)?;
         line_buf.push(b'\n');
-        out.write_all(&line_buf)?;
+        out.write_all(&line_buf)
+            .with_context(|| WriteFailed::of(args))?;
         if args.line_buffered {
-            out.flush()?;
+            out.flush().with_context(|| WriteFailed::of(args))?;
         }
     }
     Ok(())

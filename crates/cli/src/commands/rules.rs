@@ -87,6 +87,11 @@ pub fn read_rule_texts(paths: &[PathBuf]) -> (Vec<RuleText>, Vec<killchain_detec
         }
         files.sort();
         for f in files {
+            // A FIFO or device named like a rule would block on read.
+            if !f.is_file() {
+                bad.push(unreadable(&f, &std::io::Error::other("not a regular file")));
+                continue;
+            }
             match std::fs::read_to_string(&f) {
                 Ok(text) => texts.push(RuleText {
                     path: f.display().to_string(),
@@ -109,15 +114,28 @@ fn unreadable(p: &Path, e: &std::io::Error) -> killchain_detect::LoadEntry {
 }
 
 fn collect_yaml(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    collect_yaml_once(p, out, &mut std::collections::HashSet::new())
+}
+
+/// `collect_yaml`, reading each folder once however it is reached (a
+/// symlink back up the tree would otherwise repeat every rule under it).
+fn collect_yaml_once(
+    p: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> std::io::Result<()> {
     let meta = std::fs::metadata(p)?;
     if meta.is_file() {
         out.push(p.to_path_buf());
         return Ok(());
     }
+    if !seen.insert(std::fs::canonicalize(p)?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(p)? {
         let path = entry?.path();
         if path.is_dir() {
-            collect_yaml(&path, out)?;
+            collect_yaml_once(&path, out, seen)?;
         } else if path
             .extension()
             .is_some_and(|x| x.eq_ignore_ascii_case("yml") || x.eq_ignore_ascii_case("yaml"))
