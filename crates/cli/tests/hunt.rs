@@ -404,3 +404,18 @@ fn hunt_skips_a_fifo_found_in_a_folder() {
     assert!(err.contains("pipe.json: not a regular file"), "{err}");
     assert!(err.contains("6 events"), "{err}");
 }
+
+/// A failed write to the output (a full disk) is fatal and names the output.
+#[test]
+fn hunt_names_the_output_it_cannot_write() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("NOTICE: no /dev/full on this system; test skipped");
+        return;
+    }
+    let (code, _, stderr) = hunt(&["-o", "/dev/full", "--summary", "none"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot write /dev/full: No space left on device"),
+        "{stderr}"
+    );
+}

@@ -126,6 +126,11 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);
+    // A failed write (disk full, say) is fatal and names the output.
+    let cannot_write = || match &args.output {
+        Some(p) => format!("cannot write {}", p.display()),
+        None => "cannot write <stdout>".to_string(),
+    };
     let mut taken = Taken {
         // CSV and the table are sorted by time over all files, and
         // --incidents correlates all findings: they keep every finding to
@@ -177,7 +182,7 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
             while let Some(r) = waiting.remove(&next) {
                 if let Err(e) = taken.take(next, r, &mut out, &mut missing) {
                     cancel.store(true, Ordering::Relaxed);
-                    return Err(e);
+                    return Err(e.context(cannot_write()));
                 }
                 next += 1;
             }
@@ -199,7 +204,7 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
         totals.findings += 1;
         hosts.entry(host_of(h)).or_default().add(h);
         if args.format == HuntFormat::Ndjson {
-            out.write_all(&h.line)?;
+            out.write_all(&h.line).with_context(cannot_write)?;
         }
     }
     if args.format != HuntFormat::Ndjson {
@@ -220,11 +225,12 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
                 .then(a.order.cmp(&b.order))
         });
         match args.format {
-            HuntFormat::Csv => write_csv(&mut out, &all, &engine)?,
-            _ => write_table(&mut out, &all, &engine)?,
+            HuntFormat::Csv => write_csv(&mut out, &all, &engine),
+            _ => write_table(&mut out, &all, &engine),
         }
+        .with_context(cannot_write)?;
     }
-    out.flush()?;
+    out.flush().with_context(cannot_write)?;
 
     totals.failed_inputs = missing.len() as u64;
     totals.files = files.len() as u64;
