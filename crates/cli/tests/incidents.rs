@@ -233,40 +233,26 @@ fn asset_config_with_unknown_keys_is_an_error_naming_the_file() {
     // host silently got the default criticality.
     let dir = tempfile::tempdir().unwrap();
     let assets = dir.path().join("assets.yaml");
-    std::fs::write(
-        &assets,
-        "asset:\n  - pattern: dc*\n    criticality: critical\n",
-    )
-    .unwrap();
-    let (code, _, err) = run(
-        dir.path(),
-        &[
-            "incidents",
-            fixture().to_str().unwrap(),
-            "--no-store",
-            "--assets",
-            assets.to_str().unwrap(),
-        ],
-    );
+    let with_assets = |yaml: &str| {
+        std::fs::write(&assets, yaml).unwrap();
+        run(
+            dir.path(),
+            &[
+                "incidents",
+                fixture().to_str().unwrap(),
+                "--no-store",
+                "--assets",
+                assets.to_str().unwrap(),
+            ],
+        )
+    };
+    let (code, _, err) = with_assets("asset:\n  - pattern: dc*\n    criticality: critical\n");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("assets.yaml"), "{err}");
     assert!(err.contains("unknown field `asset`"), "{err}");
     // The same for a key misspelt inside a rule.
-    std::fs::write(
-        &assets,
-        "assets:\n  - pattern: dc*\n    criticality: critical\n    owner: it\n",
-    )
-    .unwrap();
-    let (code, _, err) = run(
-        dir.path(),
-        &[
-            "incidents",
-            fixture().to_str().unwrap(),
-            "--no-store",
-            "--assets",
-            assets.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) =
+        with_assets("assets:\n  - pattern: dc*\n    criticality: critical\n    owner: it\n");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown field `owner`"), "{err}");
 }
