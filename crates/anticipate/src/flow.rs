@@ -286,7 +286,18 @@ fn parse_afb(root: &Value, file: &str) -> Result<FlowFile, AnticipateError> {
     let mut nodes: HashMap<String, Node> = HashMap::new();
     let mut anchor_owner: HashMap<&str, &str> = HashMap::new();
     let mut latch_anchor: HashMap<&str, &str> = HashMap::new();
+    let mut instances: BTreeSet<&str> = BTreeSet::new();
     for o in &objects {
+        // A second object with an instance ID already used would take over
+        // the first one's anchors and node without a word.
+        if !instances.insert(&o.instance) {
+            warnings.push(FlowWarning {
+                file: file.to_string(),
+                object: format!("{} {}", o.id, o.instance),
+                reason: "has the instance ID of an earlier object (left out)".into(),
+            });
+            continue;
+        }
         for a in o.anchors.values() {
             anchor_owner.insert(a, &o.instance);
         }
@@ -370,6 +381,16 @@ fn parse_stix(root: &Value, file: &str) -> Result<FlowFile, AnticipateError> {
             });
             continue;
         };
+        // A second object with an ID already used would replace the first
+        // one's edges without a word.
+        if kind != "attack-flow" && nodes.contains_key(id) {
+            warnings.push(FlowWarning {
+                file: file.to_string(),
+                object: id.to_string(),
+                reason: format!("objects[{i}] has the ID of an earlier object (left out)"),
+            });
+            continue;
+        }
         let refs = |keys: &[&str]| -> Vec<String> {
             keys.iter()
                 .filter_map(|k| v.get(*k).and_then(Value::as_array))
@@ -535,5 +556,24 @@ mod tests {
             .iter()
             .any(|w| w.contains("b.json: attack-action--d: technique \"bogus\"")));
         assert!(w.iter().any(|w| w.contains("attack-action--missing")));
+    }
+
+    #[test]
+    fn a_repeated_stix_id_is_a_warning_and_the_first_object_stays() {
+        let bundle = br#"{"type":"bundle","id":"bundle--1","objects":[
+          {"type":"attack-flow","id":"attack-flow--1","name":"F"},
+          {"type":"attack-action","id":"attack-action--a","technique_id":"T1566.001","effect_refs":["attack-action--b"]},
+          {"type":"attack-action","id":"attack-action--b","technique_id":"T1059.001"},
+          {"type":"attack-action","id":"attack-action--a","technique_id":"T1003.001"}
+        ]}"#;
+        let f = parse_flow_file(bundle, "dup.json").unwrap();
+        let flow = &f.flows[0];
+        assert_eq!(flow.actions.len(), 2);
+        assert_eq!(flow.actions[0].technique.as_deref(), Some("T1566.001"));
+        assert_eq!(flow.edges, vec![(0, 1)]);
+        let w: Vec<String> = f.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("dup.json: attack-action--a:"), "{w:?}");
+        assert!(w[0].contains("ID of an earlier object"), "{w:?}");
     }
 }
