@@ -421,3 +421,35 @@ fn golden_predict_json_on_the_fixtures() {
         path.display()
     );
 }
+
+/// Findings without an RFC 3339 `@timestamp` string cannot be ordered by
+/// time: all are taken in file order, and the run says so.
+#[test]
+fn predict_from_findings_says_when_it_keeps_file_order() {
+    let d = empty_dir("untimed");
+    let f = d.join("findings.ndjson");
+    std::fs::write(
+        &f,
+        concat!(
+            r#"{"@timestamp":"2026-03-02T09:03:44Z","threat":{"technique":{"id":["T1059"]}}}"#,
+            "\n",
+            r#"{"@timestamp":1772442000,"threat":{"technique":{"id":["T1566"]}}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(bin(&d).args(["predict", "--json", "--findings"]).arg(&f));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 findings with techniques have no @timestamp string; all are taken in file order"),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let seen: Vec<&str> = v["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, ["T1059", "T1566"], "file order");
+}

@@ -280,9 +280,15 @@ pub fn read_findings(paths: &[PathBuf]) -> Result<FindingsRead> {
             timed.push((ts, steps));
         }
     }
-    if timed.iter().all(|(t, _)| t.is_some()) {
+    let untimed = timed.iter().filter(|(t, _)| t.is_none()).count();
+    if untimed == 0 {
         // RFC 3339 UTC timestamps (what map writes) sort as strings; stable for ties.
         timed.sort_by(|a, b| a.0.cmp(&b.0));
+    } else if timed.len() > 1 {
+        eprintln!(
+            "killchain: note: {untimed} of {} findings with techniques have no @timestamp string; all are taken in file order",
+            timed.len()
+        );
     }
     out.observed.steps = timed.into_iter().flat_map(|(_, s)| s).collect();
     Ok(out)
