@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod context;
 mod term;
+mod walk;
 
 // mimalloc instead of the system allocator: the hot paths (hunt, map,
 // incidents) allocate many short-lived small strings and maps per record,

@@ -464,6 +464,11 @@ fn run_within_a_minute(cmd: &mut Command) -> Option<(i32, String)> {
     Some((status.code().unwrap_or(-1), err))
 }
 
+/// A two-action STIX Attack Flow for the folder-walk tests.
+const TWO_ACTION_FLOW: &str = r#"{"type":"bundle","id":"bundle--1","objects":[
+    {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
+    {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#;
+
 /// A FIFO named like a flow or a rule inside a searched folder used to be
 /// opened and block for ever; it is reported and skipped.
 #[cfg(unix)]
@@ -474,13 +479,7 @@ fn fifos_in_flow_and_rule_folders_are_skipped() {
     let rules = dir.path().join("rules");
     std::fs::create_dir_all(&flows).unwrap();
     std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(
-        flows.join("one.json"),
-        r#"{"type":"bundle","id":"bundle--1","objects":[
-            {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
-            {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#,
-    )
-    .unwrap();
+    std::fs::write(flows.join("one.json"), TWO_ACTION_FLOW).unwrap();
     std::fs::copy(fixture("hunt/rules/whoami.yml"), rules.join("whoami.yml")).unwrap();
     for fifo in [
         flows.join("pipe.json"),
@@ -527,13 +526,7 @@ fn a_symlink_loop_in_a_folder_reads_each_file_once() {
         std::fs::create_dir_all(d.join("sub")).unwrap();
         std::os::unix::fs::symlink("..", d.join("sub/up")).unwrap();
     }
-    std::fs::write(
-        flows.join("one.json"),
-        r#"{"type":"bundle","id":"bundle--1","objects":[
-            {"type":"attack-action","id":"attack-action--1","technique_id":"T1566.001","effect_refs":["attack-action--2"]},
-            {"type":"attack-action","id":"attack-action--2","technique_id":"T1059.001"}]}"#,
-    )
-    .unwrap();
+    std::fs::write(flows.join("one.json"), TWO_ACTION_FLOW).unwrap();
     std::fs::copy(fixture("hunt/rules/whoami.yml"), rules.join("whoami.yml")).unwrap();
     let model = dir.path().join("model.json");
     let (_, _, err) = run(bin().args([

@@ -4,7 +4,6 @@
 //! helpers here (reading flows, loading the predictor) are shared with
 //! `model train`, `eval predict` and `bench predict`.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use killchain_ingest::{open_input, Format, JsonRecords};
 
 use crate::cli::{GlobalOpts, PredictArgs};
 use crate::context::{self, Context};
+use crate::walk::files_below;
 
 /// The saved model inside the data directory.
 pub const SAVED_MODEL: &str = "anticipate/model.json";
@@ -103,41 +103,22 @@ fn expand(paths: &[PathBuf], exts: &[&str]) -> Result<Vec<PathBuf>> {
 }
 
 fn collect_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    collect_ext_once(dir, exts, out, &mut HashSet::new())
-}
-
-/// `collect_ext`, reading each folder once however it is reached (a
-/// symlink back up the tree would otherwise repeat everything under it).
-fn collect_ext_once(
-    dir: &Path,
-    exts: &[&str],
-    out: &mut Vec<PathBuf>,
-    seen: &mut HashSet<PathBuf>,
-) -> std::io::Result<()> {
-    if !seen.insert(fs::canonicalize(dir)?) {
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect_ext_once(&p, exts, out, seen)?;
-        } else if p
-            .extension()
+    let wanted = |p: &Path| {
+        p.extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| exts.contains(&e))
-        {
-            // A FIFO or device named like a flow would block on read.
-            if p.is_file() {
-                out.push(p);
-            } else {
-                eprintln!(
-                    "killchain: warning: {}: not a regular file (skipped)",
-                    p.display()
-                );
-            }
+    };
+    let mut found = Vec::new();
+    files_below(dir, &wanted, &mut found)?;
+    for p in found {
+        // A FIFO or device named like a flow would block on read.
+        if p.is_file() {
+            out.push(p);
+        } else {
+            eprintln!(
+                "killchain: warning: {}: not a regular file (skipped)",
+                p.display()
+            );
         }
     }
     Ok(())

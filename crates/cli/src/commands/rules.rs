@@ -10,6 +10,7 @@ use killchain_detect::{Engine, LoadReport, Options, Outcome, Pipeline, PipelineF
 
 use crate::cli::{GlobalOpts, RulesCommand};
 use crate::context;
+use crate::walk::files_below;
 
 pub fn run(global: &GlobalOpts, cmd: RulesCommand) -> Result<ExitCode> {
     let RulesCommand::Check {
@@ -114,36 +115,15 @@ fn unreadable(p: &Path, e: &std::io::Error) -> killchain_detect::LoadEntry {
 }
 
 fn collect_yaml(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    collect_yaml_once(p, out, &mut std::collections::HashSet::new())
-}
-
-/// `collect_yaml`, reading each folder once however it is reached (a
-/// symlink back up the tree would otherwise repeat every rule under it).
-fn collect_yaml_once(
-    p: &Path,
-    out: &mut Vec<PathBuf>,
-    seen: &mut std::collections::HashSet<PathBuf>,
-) -> std::io::Result<()> {
-    let meta = std::fs::metadata(p)?;
-    if meta.is_file() {
+    if std::fs::metadata(p)?.is_file() {
         out.push(p.to_path_buf());
         return Ok(());
     }
-    if !seen.insert(std::fs::canonicalize(p)?) {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(p)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_yaml_once(&path, out, seen)?;
-        } else if path
-            .extension()
+    let yaml = |f: &Path| {
+        f.extension()
             .is_some_and(|x| x.eq_ignore_ascii_case("yml") || x.eq_ignore_ascii_case("yaml"))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
+    };
+    files_below(p, &yaml, out)
 }
 
 /// The built-in pipeline, then `<data dir>/pipelines/*.yaml` in name order,
