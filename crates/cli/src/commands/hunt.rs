@@ -191,22 +191,18 @@ pub fn run(global: &GlobalOpts, args: HuntArgs) -> Result<ExitCode> {
     });
     progress.finish_and_clear();
     streamed?;
+    let observations = std::mem::take(&mut taken.observations);
+    let correlated = correlate(observations, &engine, &mapper, detail, files.len());
+    for h in &correlated.hits {
+        taken.add(h, &mut out).with_context(cannot_write)?;
+    }
     let Taken {
         mut totals,
-        mut hosts,
+        hosts,
         hits: kept,
-        observations,
         ..
     } = taken;
-    let correlated = correlate(observations, &engine, &mapper, detail, files.len());
     let mut all: Vec<&Hit> = Vec::new();
-    for h in &correlated.hits {
-        totals.findings += 1;
-        hosts.entry(host_of(h)).or_default().add(h);
-        if args.format == HuntFormat::Ndjson {
-            out.write_all(&h.line).with_context(cannot_write)?;
-        }
-    }
     if args.format != HuntFormat::Ndjson {
         all.extend(kept.iter().chain(&correlated.hits));
     }
@@ -721,14 +717,21 @@ impl Taken {
         self.observations.append(&mut r.observations);
         for h in &mut r.hits {
             h.order.0 = i;
-            self.totals.findings += 1;
-            self.hosts.entry(host_of(h)).or_default().add(h);
-            if self.ndjson {
-                out.write_all(&h.line)?;
-            }
+            self.add(h, out)?;
         }
         if self.keep_hits {
             self.hits.append(&mut r.hits);
+        }
+        Ok(())
+    }
+
+    /// Counts one finding (totals, its host's summary) and writes its
+    /// NDJSON line.
+    fn add(&mut self, h: &Hit, out: &mut impl Write) -> io::Result<()> {
+        self.totals.findings += 1;
+        self.hosts.entry(host_of(h)).or_default().add(h);
+        if self.ndjson {
+            out.write_all(&h.line)?;
         }
         Ok(())
     }
