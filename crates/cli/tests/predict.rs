@@ -252,6 +252,23 @@ fn model_train_reads_sequences_and_predict_uses_them() {
         stdout.contains("1 flows, 6 actions (6 with a technique"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("`killchain predict` uses it from now on"),
+        "{stdout}"
+    );
+    // Saved elsewhere with --output: predict does not read that file.
+    let elsewhere = d.join("elsewhere.json");
+    let (out, stdout, stderr) = run(bin(&d)
+        .args(["model", "train", "--sequences"])
+        .arg(timeline())
+        .arg("--output")
+        .arg(&elsewhere));
+    assert!(out.status.success(), "{stderr}");
+    assert!(elsewhere.is_file());
+    assert!(
+        stdout.contains("(`killchain predict` reads the one in the data dir, not this file)"),
+        "{stdout}"
+    );
     let (out, stdout, stderr) = run(bin(&d).args(["predict", "--json", "T1204.002"]));
     assert!(out.status.success(), "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();

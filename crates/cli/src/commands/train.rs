@@ -54,9 +54,19 @@ pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
             stats.unknown_tactics.join(", ")
         );
     }
-    let path = match output {
-        Some(p) => p,
-        None => context::data_dir(global)?.join(SAVED_MODEL),
+    // `predict` reads the model from the data dir only.
+    const USED: &str = "`killchain predict` uses it from now on";
+    let (path, used) = match output {
+        None => (context::data_dir(global)?.join(SAVED_MODEL), USED),
+        Some(p) => {
+            let in_data_dir = context::data_dir(global).is_ok_and(|d| d.join(SAVED_MODEL) == p);
+            let used = if in_data_dir {
+                USED
+            } else {
+                "(`killchain predict` reads the one in the data dir, not this file)"
+            };
+            (p, used)
+        }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -67,7 +77,7 @@ pub fn run(global: &GlobalOpts, cmd: ModelCommand) -> Result<ExitCode> {
     fs::write(&path, model.to_json())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
-        "saved {}: {} flows, {} actions ({} with a technique, {} with a tactic); `killchain predict` uses it from now on",
+        "saved {}: {} flows, {} actions ({} with a technique, {} with a tactic); {used}",
         path.display(),
         model.flows.len(),
         stats.actions,
