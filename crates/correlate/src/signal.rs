@@ -32,9 +32,9 @@ use std::sync::{Arc, LazyLock};
 use jiff::Timestamp;
 use killchain_map::finding::Finding;
 use killchain_map::path::first_text;
+use killchain_map::Node;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::CorrelateError;
 
@@ -207,7 +207,7 @@ impl Signal {
     /// Builds a signal from a finding and, when available, the record it was
     /// made from (for logon IDs, GUIDs, SIDs and logon workstations). Errors
     /// when the finding has no event time: a signal must sit in a window.
-    pub fn from_finding(f: &Finding, raw: Option<&Value>) -> Result<Signal, CorrelateError> {
+    pub fn from_finding(f: &Finding, raw: Option<&Node<'_>>) -> Result<Signal, CorrelateError> {
         let time = f.time.ok_or(CorrelateError::NoTime)?;
         let rule = f.source.rule.as_ref();
         let mut b = Builder::default();
@@ -365,7 +365,7 @@ static WIN_PATHS: LazyLock<FxHashMap<&'static str, Vec<String>>> = LazyLock::new
         .collect()
 });
 
-fn win_text(raw: &Value, field: &str) -> Option<String> {
+fn win_text(raw: &Node<'_>, field: &str) -> Option<String> {
     let text = |path: &str| first_text(raw, path).map(|c| c.trim().to_string());
     match WIN_PATHS.get(field) {
         Some(paths) => paths.iter().find_map(|p| text(p)),
@@ -399,7 +399,7 @@ const LOGON_EVENTS: &[&str] = &["4624", "4625", "4648", "4768", "4769", "4771", 
 /// Techniques of remote execution: the source named by the event is where it came from.
 const REMOTE_TECHNIQUES: &[&str] = &["T1021", "T1047", "T1569.002"];
 
-fn raw_entities(raw: &Value, host: &str, b: &mut Builder, users: &mut Vec<String>) {
+fn raw_entities(raw: &Node<'_>, host: &str, b: &mut Builder, users: &mut Vec<String>) {
     for f in LOGON_FIELDS {
         if let Some(v) = win_text(raw, f).and_then(|v| norm_simple(&v)) {
             if v != "0x0" && v != "0" {
@@ -442,7 +442,7 @@ fn raw_entities(raw: &Value, host: &str, b: &mut Builder, users: &mut Vec<String
 
 /// A logon event or a remote-execution technique: its workstation / source
 /// host names where the activity came from.
-fn is_remote(f: &Finding, raw: &Value) -> bool {
+fn is_remote(f: &Finding, raw: &Node<'_>) -> bool {
     let logon = win_text(raw, "EventID").is_some_and(|id| LOGON_EVENTS.contains(&id.as_str()));
     logon
         || f.techniques.iter().any(|t| {

@@ -281,7 +281,7 @@ fn logon_from_another_host_is_lateral_movement() {
     });
     let raw = json!({"EventID": 4624, "WorkstationName": "WS01", "IpAddress": "10.0.0.5", "TargetLogonId": "0x1234"});
     let sa = Signal::from_finding(&on_a, None).unwrap();
-    let sb = Signal::from_finding(&on_b, Some(&raw)).unwrap();
+    let sb = Signal::from_finding(&on_b, Some(&killchain_map::Node::from_value(&raw))).unwrap();
     assert_eq!(sb.source_hosts, vec!["ws01"]);
     assert!(sb
         .entities

@@ -80,12 +80,16 @@ enum State {
 }
 
 /// What one state-machine step produced.
-enum Step {
+enum Step<T> {
     /// The state changed without producing anything; step again.
     Continue,
-    Yield(Result<Record, RecordError>),
+    Yield(Result<T, RecordError>),
     End,
 }
+
+/// Decodes one record from its bytes, 1-based start line and index.
+trait Decode<T>: FnMut(&[u8], u64, u64) -> serde_json::Result<T> {}
+impl<T, F: FnMut(&[u8], u64, u64) -> serde_json::Result<T>> Decode<T> for F {}
 
 /// Streaming iterator over the JSON records of `reader`.
 ///
@@ -93,10 +97,17 @@ enum Step {
 /// After a [`RecordError::Malformed`] iteration continues; after any other
 /// error it ends. Memory use is bounded by the largest single record.
 pub struct JsonRecords<R: BufRead, P = fn(&[u8]) -> serde_json::Result<Value>> {
-    reader: R,
+    scanner: Scanner<R>,
     /// Decodes one record's bytes (`serde_json::from_slice` unless the
     /// caller brings its own, see [`JsonRecords::with_parser`]).
     parse: P,
+}
+
+/// The reading state of [`JsonRecords`]: everything but the decoder, which
+/// each step is handed (the iterator's, or the caller's for
+/// [`JsonRecords::next_with`]).
+struct Scanner<R: BufRead> {
+    reader: R,
     format: Format,
     state: State,
     /// Current record's bytes when it spans reader chunks (reused).
@@ -122,29 +133,56 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
     /// its errors are reported like serde_json's, with the record's place.
     pub fn with_parser(reader: R, format: Format, parse: P) -> Self {
         Self {
-            reader,
+            scanner: Scanner {
+                reader,
+                format,
+                state: State::Start,
+                buf: Vec::new(),
+                line: 1,
+                col: 0,
+                index: 0,
+            },
             parse,
-            format,
-            state: State::Start,
-            buf: Vec::new(),
-            line: 1,
-            col: 0,
-            index: 0,
         }
     }
 
     /// Returns the underlying reader.
     pub fn into_inner(self) -> R {
-        self.reader
+        self.scanner.reader
     }
 
-    fn step(&mut self) -> Step {
+    /// The next record, decoded by `decode` instead of this reader's parser:
+    /// it is given the record's bytes, its 1-based start line and its index,
+    /// and may borrow from the bytes while it runs (parse a borrowing tree
+    /// such as `killchain_map::Node`, use it, return what is left). Its
+    /// error is reported as a malformed record, with the place, as the
+    /// iterator reports serde_json's. `None` at the end of the input.
+    pub fn next_with<T>(
+        &mut self,
+        mut decode: impl FnMut(&[u8], u64, u64) -> serde_json::Result<T>,
+    ) -> Option<Result<T, RecordError>> {
+        self.scanner.next(&mut decode)
+    }
+}
+
+impl<R: BufRead> Scanner<R> {
+    fn next<T>(&mut self, decode: &mut impl Decode<T>) -> Option<Result<T, RecordError>> {
+        loop {
+            match self.step(decode) {
+                Step::Continue => {}
+                Step::Yield(item) => return Some(item),
+                Step::End => return None,
+            }
+        }
+    }
+
+    fn step<T>(&mut self, decode: &mut impl Decode<T>) -> Step<T> {
         let result = match self.state {
             State::Start => self.start(),
-            State::Ndjson => self.ndjson_line(),
+            State::Ndjson => self.ndjson_line(decode),
             State::ArrayTop => self.array_top(),
-            State::ArrayOpen { open_line } => self.array_element(open_line, false),
-            State::ArrayNext { open_line } => self.array_element(open_line, true),
+            State::ArrayOpen { open_line } => self.array_element(open_line, false, decode),
+            State::ArrayNext { open_line } => self.array_element(open_line, true, decode),
             State::Done => return Step::End,
         };
         result.unwrap_or_else(|source| {
@@ -157,7 +195,7 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
     }
 
     /// Skips a BOM and leading whitespace, then picks the mode.
-    fn start(&mut self) -> io::Result<Step> {
+    fn start<T>(&mut self) -> io::Result<Step<T>> {
         let bom_error = self.skip_bom()?;
         let first = self.skip_whitespace()?;
         self.state = match self.format {
@@ -237,7 +275,7 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
     }
 
     /// Reads one NDJSON line; blank lines produce `Continue`.
-    fn ndjson_line(&mut self) -> io::Result<Step> {
+    fn ndjson_line<T>(&mut self, decode: &mut impl Decode<T>) -> io::Result<Step<T>> {
         let (line, col) = (self.line, self.col);
         self.reset_buf();
         loop {
@@ -253,8 +291,7 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
                 // Fast path: the whole line is in the reader's buffer, parse
                 // it in place without copying.
                 Some(pos) if self.buf.is_empty() => {
-                    let step =
-                        ndjson_record(&mut self.parse, &chunk[..pos], line, col, &mut self.index);
+                    let step = ndjson_record(decode, &chunk[..pos], line, col, &mut self.index);
                     self.reader.consume(pos + 1);
                     self.line += 1;
                     self.col = 0;
@@ -274,17 +311,11 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
         }
         self.line += 1;
         self.col = 0;
-        Ok(ndjson_record(
-            &mut self.parse,
-            &self.buf,
-            line,
-            col,
-            &mut self.index,
-        ))
+        Ok(ndjson_record(decode, &self.buf, line, col, &mut self.index))
     }
 
     /// Array mode between arrays: the next `[`, the end, or garbage.
-    fn array_top(&mut self) -> io::Result<Step> {
+    fn array_top<T>(&mut self) -> io::Result<Step<T>> {
         match self.skip_whitespace()? {
             None => {
                 self.state = State::Done;
@@ -308,7 +339,12 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
 
     /// Array mode inside an array, after `[` or `,`: the next element, the
     /// closing `]`, or a stray `,`.
-    fn array_element(&mut self, open_line: u64, after_comma: bool) -> io::Result<Step> {
+    fn array_element<T>(
+        &mut self,
+        open_line: u64,
+        after_comma: bool,
+        decode: &mut impl Decode<T>,
+    ) -> io::Result<Step<T>> {
         let Some(first) = self.skip_whitespace()? else {
             self.state = State::Done;
             return Ok(Step::Yield(Err(RecordError::UnclosedArray {
@@ -339,13 +375,17 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
                     reason: "expected a value, found `,`".to_owned(),
                 })))
             }
-            _ => self.read_element(open_line),
+            _ => self.read_element(open_line, decode),
         }
     }
 
     /// Reads and parses the element starting at the next byte, and consumes
     /// the `,` or `]` after it.
-    fn read_element(&mut self, open_line: u64) -> io::Result<Step> {
+    fn read_element<T>(
+        &mut self,
+        open_line: u64,
+        decode: &mut impl Decode<T>,
+    ) -> io::Result<Step<T>> {
         let (line, col) = (self.line, self.col);
         let index = self.next_index();
         self.reset_buf();
@@ -353,7 +393,7 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
         loop {
             let chunk = fill_buf(&mut self.reader)?;
             if chunk.is_empty() {
-                return Ok(self.element_at_eof(&scanner, open_line, line, col, index));
+                return Ok(self.element_at_eof(&scanner, open_line, (line, col, index), decode));
             }
             let Some(pos) = scanner.scan(chunk) else {
                 self.buf.extend_from_slice(chunk);
@@ -373,7 +413,7 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
                 self.buf.extend_from_slice(&chunk[..pos]);
                 &self.buf[..]
             };
-            let parsed = (self.parse)(element);
+            let parsed = decode(element, line, index);
             let (end_line, end_col) = match parsed {
                 Ok(_) => advance_valid(line, col, element, scanner.newlines()),
                 // Invalid JSON may hide raw newlines in strings; recount.
@@ -382,10 +422,9 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
             self.reader.consume(pos + 1);
             self.line = end_line;
             self.col = end_col + 1;
-            return Ok(Step::Yield(match parsed {
-                Ok(value) => Ok(Record { value, line, index }),
-                Err(err) => Err(malformed(&err, line, col, index)),
-            }));
+            return Ok(Step::Yield(
+                parsed.map_err(|err| malformed(&err, line, col, index)),
+            ));
         }
     }
 
@@ -393,14 +432,13 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
     /// element is complete (an object, array or string closed at depth 0) it
     /// is still returned, and the unclosed array is reported next; a number
     /// or literal may have been cut short, so it counts as truncated.
-    fn element_at_eof(
+    fn element_at_eof<T>(
         &mut self,
         scanner: &ElementScanner,
         open_line: u64,
-        line: u64,
-        col: u64,
-        index: u64,
-    ) -> Step {
+        (line, col, index): (u64, u64, u64),
+        decode: &mut impl Decode<T>,
+    ) -> Step<T> {
         let last = self
             .buf
             .iter()
@@ -413,10 +451,7 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
         // Back in "after `[`" state: at end of input it reports the array.
         self.state = State::ArrayOpen { open_line };
         (self.line, self.col) = advance(line, col, &self.buf);
-        Step::Yield(match (self.parse)(&self.buf) {
-            Ok(value) => Ok(Record { value, line, index }),
-            Err(err) => Err(malformed(&err, line, col, index)),
-        })
+        Step::Yield(decode(&self.buf, line, index).map_err(|err| malformed(&err, line, col, index)))
     }
 
     fn consume_byte(&mut self) {
@@ -437,13 +472,10 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> Iterator for Json
     type Item = Result<Record, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match self.step() {
-                Step::Continue => {}
-                Step::Yield(item) => return Some(item),
-                Step::End => return None,
-            }
-        }
+        let parse = &mut self.parse;
+        self.scanner.next(&mut |bytes: &[u8], line, index| {
+            parse(bytes).map(|value| Record { value, line, index })
+        })
     }
 }
 
@@ -474,22 +506,19 @@ fn fill_buf<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
 
 /// Decodes one NDJSON line (without its `\n`; a trailing `\r` is JSON
 /// whitespace). Blank lines are not records.
-fn ndjson_record(
-    parse: &mut impl FnMut(&[u8]) -> serde_json::Result<Value>,
+fn ndjson_record<T>(
+    decode: &mut impl Decode<T>,
     bytes: &[u8],
     line: u64,
     col: u64,
     next_index: &mut u64,
-) -> Step {
+) -> Step<T> {
     if bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
         return Step::Continue;
     }
     let index = *next_index;
     *next_index += 1;
-    Step::Yield(match parse(bytes) {
-        Ok(value) => Ok(Record { value, line, index }),
-        Err(err) => Err(malformed(&err, line, col, index)),
-    })
+    Step::Yield(decode(bytes, line, index).map_err(|err| malformed(&err, line, col, index)))
 }
 
 /// Line and column just after `bytes`, which start at `line`, `col`.

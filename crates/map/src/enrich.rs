@@ -34,7 +34,9 @@ use std::io::Write as _;
 use std::ptr;
 
 use jiff::Timestamp;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::node::{Node, Object};
 
 use crate::finding::{Evidence, Finding, Placement, RecordRef, TechniqueHit};
 
@@ -62,9 +64,9 @@ pub fn enrich(record: &mut Value, finding: &Finding) -> bool {
         return false;
     }
     let mut json = Vec::new();
-    let enriched = Enrichment::new(record, finding, Detail::Full)
-        .write_json(&mut json)
-        .and_then(|()| serde_json::from_slice(&json));
+    let written =
+        Enrichment::new(&Node::from_value(record), finding, Detail::Full).write_json(&mut json);
+    let enriched = written.and_then(|()| serde_json::from_slice(&json));
     // Writing into a Vec and reading back what was written cannot fail; if
     // it did, the record would be left as it was. (Floats in the record go
     // through text and back; serde_json's default parser may read one with
@@ -82,7 +84,7 @@ pub fn enrich(record: &mut Value, finding: &Finding) -> bool {
 /// module docs).
 #[derive(Debug)]
 pub struct Enrichment<'a> {
-    record: &'a Value,
+    record: &'a Node<'a>,
     finding: &'a Finding,
     detail: Detail,
     /// The edit tree; `edits[ROOT]` stands for the record itself.
@@ -113,7 +115,7 @@ enum Key<'a> {
     /// A key the record already has at this level, recognised when writing
     /// by identity (the very `String` in the record's map), so no key is
     /// compared or hashed twice.
-    Existing(&'a String),
+    Existing(&'a str),
     /// A new key (one path segment), written after the record's own keys.
     New(&'a str),
     /// A new flat dotted key at the root: the path at this index of
@@ -198,16 +200,12 @@ fn head_bit(head: &str) -> Option<u32> {
     Some(1 << i)
 }
 
-/// Objects up to this size are searched by scanning their keys (cheaper
-/// than hashing the key with SipHash); bigger ones by hash look-up.
-const LINEAR_MAX: usize = 16;
-
 impl<'a> Enrichment<'a> {
     /// Plans the enrichment of `record` with `finding`; a record that is not
     /// an object gets none and is written unchanged.
-    pub fn new(record: &'a Value, finding: &'a Finding, detail: Detail) -> Self {
+    pub fn new(record: &'a Node<'a>, finding: &'a Finding, detail: Detail) -> Self {
         let (mut edits, mut flat_paths) = (Vec::new(), Vec::new());
-        if let Value::Object(root) = record {
+        if let Node::Object(root) = record {
             let mut planner = Planner::new(root);
             if !finding.is_unmapped() {
                 planner.threat(finding);
@@ -234,8 +232,8 @@ impl<'a> Enrichment<'a> {
     /// it does not.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self.record {
-            Value::Object(map) if !self.edits.is_empty() => self.write_merged(out, map, ROOT),
-            other => serde_json::to_writer(out, other),
+            Node::Object(map) if !self.edits.is_empty() => self.write_merged(out, map, ROOT),
+            other => write_node(out, other),
         }
     }
 
@@ -251,7 +249,7 @@ impl<'a> Enrichment<'a> {
     fn write_merged(
         &self,
         out: &mut Vec<u8>,
-        map: &Map<String, Value>,
+        map: &Object<'a>,
         node: usize,
     ) -> serde_json::Result<()> {
         let edits_existing = self
@@ -270,10 +268,10 @@ impl<'a> Enrichment<'a> {
                 })
                 .flatten();
             match (edit.map(|(i, e)| (i, e.what)), value) {
-                (Some((i, What::Merge)), Value::Object(map)) => self.write_merged(out, map, i)?,
+                (Some((i, What::Merge)), Node::Object(map)) => self.write_merged(out, map, i)?,
                 (Some((_, What::Leaf(leaf))), _) => self.write_leaf(out, leaf)?,
                 // Unedited (a merge is only planned where the record has an object).
-                _ => serde_json::to_writer(&mut *out, value)?,
+                _ => write_node(out, value)?,
             }
         }
         self.write_new(out, node, &mut first)?;
@@ -442,18 +440,77 @@ fn comma(out: &mut Vec<u8>, first: &mut bool) {
     }
 }
 
-/// Writes `s` as a JSON string, exactly as serde_json does. Most strings
-/// written (rationale lines, names, IDs) need no escaping; checking that in
-/// blocks and copying them whole is several times faster than serde_json's
-/// byte-by-byte escaper, which only runs for the others.
+/// Writes `s` as a JSON string, exactly as serde_json does (the same
+/// escapes, lowercase `\u00xx` for other control characters, nothing else
+/// escaped). The runs between escapes are found eight bytes at a time and
+/// copied whole: most strings (rationale lines, names, IDs) have none, and
+/// Windows paths and command lines have a few; serde_json's escaper goes
+/// byte by byte.
 fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
-    if needs_escape(s.as_bytes()) {
-        return serde_json::to_writer(out, s);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    while let Some(at) = next_escape(&bytes[start..]) {
+        let at = start + at;
+        out.extend_from_slice(&bytes[start..at]);
+        let b = bytes[at];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xF)],
+            ]),
+        }
+        start = at + 1;
     }
-    out.reserve(s.len() + 2);
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
-    out.push(b'"');
+    Ok(())
+}
+
+/// Writes a value of the record as serde_json would: strings through
+/// [`write_str`], numbers as serde_json prints them.
+fn write_node(out: &mut Vec<u8>, v: &Node<'_>) -> serde_json::Result<()> {
+    match v {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(true) => out.extend_from_slice(b"true"),
+        Node::Bool(false) => out.extend_from_slice(b"false"),
+        Node::Number(n) => serde_json::to_writer(&mut *out, n)?,
+        Node::String(s) => write_str(out, s)?,
+        Node::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_node(out, item)?;
+            }
+            out.push(b']');
+        }
+        Node::Object(map) => {
+            out.push(b'{');
+            let mut first = true;
+            for (k, item) in map {
+                comma(out, &mut first);
+                write_str(out, k)?;
+                out.push(b':');
+                write_node(out, item)?;
+            }
+            out.push(b'}');
+        }
+    }
     Ok(())
 }
 
@@ -472,34 +529,40 @@ fn write_strs<'s>(
     Ok(())
 }
 
-/// Whether a JSON string needs escapes: a quote, a backslash or a control
-/// character. Eight bytes at a time: a byte is flagged by the classic
-/// "has a byte below n / equal to c" word tricks, which never miss one (they
-/// may flag a neighbour too, which does not matter for a yes/no answer).
-fn needs_escape(bytes: &[u8]) -> bool {
+/// The position of the first byte of a JSON string that needs an escape (a
+/// quote, a backslash or a control character). Eight bytes at a time, with
+/// the classic "has a byte below n / equal to c" word tricks: they never
+/// miss a byte, and the lowest byte they flag is always a real one (a false
+/// flag only appears above a real one, from the borrow), so the first flag
+/// is the answer.
+fn next_escape(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
     let equal = |v: u64, c: u8| below(v ^ (ONES * u64::from(c)), 1);
     let mut words = bytes.chunks_exact(8);
-    let mut flagged = 0;
+    let mut base = 0;
     for word in &mut words {
         let mut w = [0; 8];
         w.copy_from_slice(word);
         let v = u64::from_le_bytes(w);
-        flagged |= below(v, 0x20) | equal(v, b'"') | equal(v, b'\\');
+        let flagged = below(v, 0x20) | equal(v, b'"') | equal(v, b'\\');
+        if flagged != 0 {
+            return Some(base + (flagged.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
     }
-    flagged != 0
-        || words
-            .remainder()
-            .iter()
-            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|p| base + p)
 }
 
 /// The [`head_bit`]s of the record's top-level keys.
-fn heads_present(root: &Map<String, Value>) -> u32 {
+fn heads_present(root: &Object<'_>) -> u32 {
     root.keys()
-        .filter_map(|key| head_bit(key.split_once('.').map_or(key.as_str(), |(h, _)| h)))
+        .filter_map(|key| head_bit(key.split_once('.').map_or(key, |(h, _)| h)))
         .fold(0, |bits, bit| bits | bit)
 }
 
@@ -510,7 +573,7 @@ fn heads_present(root: &Map<String, Value>) -> u32 {
 /// is a prefix of another: an earlier field never changes what a later one
 /// finds, except for the new objects it creates, which the planner reuses.
 struct Planner<'a> {
-    root: &'a Map<String, Value>,
+    root: &'a Object<'a>,
     /// [`heads_present`] of `root`.
     heads: u32,
     edits: Vec<Edit<'a>>,
@@ -518,7 +581,7 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(root: &'a Map<String, Value>) -> Self {
+    fn new(root: &'a Object<'a>) -> Self {
         let mut edits = Vec::with_capacity(24);
         edits.push(Edit {
             key: Key::New(""),
@@ -711,20 +774,15 @@ impl<'a> Planner<'a> {
 }
 
 /// The key-value pair for `key` in `map`.
-fn find<'m>(map: &'m Map<String, Value>, key: &str) -> Option<(&'m String, &'m Value)> {
-    if map.len() <= LINEAR_MAX {
-        map.iter().find(|(k, _)| k.as_str() == key)
-    } else {
-        map.get_key_value(key)
-    }
+fn find<'m>(map: &'m Object<'m>, key: &str) -> Option<(&'m str, &'m Node<'m>)> {
+    map.get_key_value(key)
 }
 
 /// The key-value pair whose key is `segs` joined with dots.
-fn find_joined<'m>(map: &'m Map<String, Value>, segs: &[&str]) -> Option<(&'m String, &'m Value)> {
+fn find_joined<'m>(map: &'m Object<'m>, segs: &[&str]) -> Option<(&'m str, &'m Node<'m>)> {
     match segs {
         [one] => find(map, one),
-        _ if map.len() <= LINEAR_MAX => map.iter().find(|(k, _)| is_joined(k, segs)),
-        _ => map.get_key_value(&segs.join(".")),
+        _ => map.iter().find(|(k, _)| is_joined(k, segs)),
     }
 }
 
@@ -752,24 +810,24 @@ fn is_joined(key: &str, segs: &[&str]) -> bool {
 
 /// Does `map` already hold a non-null value at `segs`, nested, as a flat
 /// dotted key, or a mix (`{"host": {"name": ..}}`, `{"host.name": ..}`)?
-fn has_path(map: &Map<String, Value>, segs: &[&str]) -> bool {
+fn has_path(map: &Object<'_>, segs: &[&str]) -> bool {
     if find_joined(map, segs).is_some_and(|(_, v)| !v.is_null()) {
         return true;
     }
     // Try every split point: a.b.c -> (a, b.c), (a.b, c).
     (1..segs.len()).any(|i| match find_joined(map, &segs[..i]) {
-        Some((_, Value::Object(m))) => has_path(m, &segs[i..]),
+        Some((_, Node::Object(m))) => has_path(m, &segs[i..]),
         _ => false,
     })
 }
 
 /// Whether every intermediate of `segs` in `map` is an object or absent.
-fn can_nest(map: &Map<String, Value>, segs: &[&str]) -> bool {
+fn can_nest(map: &Object<'_>, segs: &[&str]) -> bool {
     let mut cur = map;
     for seg in &segs[..segs.len().saturating_sub(1)] {
         match find(cur, seg) {
             None => return true,
-            Some((_, Value::Object(m))) => cur = m,
+            Some((_, Node::Object(m))) => cur = m,
             Some(_) => return false,
         }
     }
@@ -1081,7 +1139,7 @@ mod tests {
 
     fn written(record: &Value, f: &Finding, detail: Detail) -> String {
         let mut out = Vec::new();
-        Enrichment::new(record, f, detail)
+        Enrichment::new(&Node::from_value(record), f, detail)
             .write_json(&mut out)
             .unwrap();
         String::from_utf8(out).unwrap()
@@ -1090,10 +1148,11 @@ mod tests {
     /// Plans and writes only `leaf` at `segs` (no finding fields).
     fn set_one(record: &Value, segs: &[&str], leaf: Leaf<'_>) -> Value {
         let f = Finding::default();
+        let record = Node::from_value(record);
         let mut planner = Planner::new(record.as_object().unwrap());
         planner.set(segs, leaf);
         let e = Enrichment {
-            record,
+            record: &record,
             finding: &f,
             detail: Detail::Full,
             edits: planner.edits,
@@ -1102,6 +1161,36 @@ mod tests {
         let mut out = Vec::new();
         e.write_json(&mut out).unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_does() {
+        let mut cases: Vec<String> = (0u8..128)
+            .map(|b| {
+                let c = char::from(b);
+                format!("{c}ab{c}cdefghijklmno{c}")
+            })
+            .collect();
+        cases.extend(
+            [
+                "",
+                "plain",
+                "C:\\Windows\\System32\\cmd.exe /c \"echo hi\"",
+                "é ü 😀 \u{7f} \u{2028}",
+                "\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\u{9}\n\u{b}\u{c}\r\u{e}\u{f}\u{1f}",
+            ]
+            .map(String::from),
+        );
+        cases.push("x\\".repeat(100));
+        for s in &cases {
+            let mut out = Vec::new();
+            write_str(&mut out, s).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

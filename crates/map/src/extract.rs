@@ -17,8 +17,8 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
+use crate::node::Node;
 use regex::Regex;
-use serde_json::Value;
 
 use crate::path::{self, EntryMasks, HeadId, Heads, Present, LIVE_CAP};
 
@@ -431,7 +431,7 @@ impl FieldPaths {
 /// Appends the ATT&CK references found in `record` to `out`, in the order
 /// found, without duplicate (value, field) pairs. Rule-name scanning runs
 /// only when nothing else was found.
-pub fn extract_references(record: &Value, paths: &FieldPaths, out: &mut Vec<Reference>) {
+pub fn extract_references(record: &Node<'_>, paths: &FieldPaths, out: &mut Vec<Reference>) {
     let present = paths.heads.scan(record);
     let live = paths.masks.live(&present);
     let mut sink = Sink {
@@ -478,7 +478,7 @@ impl Sink<'_> {
     }
 }
 
-fn run_probe(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut Sink<'_>) {
+fn run_probe(record: &Node<'_>, probe: &Probe, present: &Present<'_>, sink: &mut Sink<'_>) {
     if !present.has(probe.head) {
         return;
     }
@@ -490,7 +490,7 @@ fn run_probe(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut Si
             Kind::KillChainPhases => read_kill_chain_phase(v, probe, sink),
             Kind::ExternalRefs => read_external_ref(v, probe, sink),
             kind => {
-                if let Value::String(s) = v {
+                if let Node::String(s) = v {
                     read_text(kind, s, &probe.path, probe, sink);
                 }
             }
@@ -504,13 +504,13 @@ fn run_probe(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut Si
 /// mappings, whose tactic names overlap ATT&CK's). When the record has no
 /// `threat` object but flat keys (`"threat.technique.id": [..]`), the
 /// sub-fields are looked up from the record directly.
-fn run_threat(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut Sink<'_>) {
+fn run_threat(record: &Node<'_>, probe: &Probe, present: &Present<'_>, sink: &mut Sink<'_>) {
     let mut containers = 0usize;
     let _ = present.visit(record, probe.head, &probe.path, &mut |v| {
-        if let Value::Object(obj) = v {
+        if let Node::Object(obj) = v {
             containers += 1;
             let framework_ok = match obj.get("framework") {
-                Some(Value::String(fw)) => {
+                Some(Node::String(fw)) => {
                     contains_ignore_case(fw, "att&ck") || contains_ignore_case(fw, "attack")
                 }
                 _ => true,
@@ -530,11 +530,11 @@ fn run_threat(record: &Value, probe: &Probe, present: &Present<'_>, sink: &mut S
 
 /// The [`THREAT_SUBFIELDS`] of one threat object (`flat == false`), or of the
 /// whole record by their full paths (`flat == true`, precomputed in `subfields`).
-fn read_threat_fields(base: &Value, flat: bool, probe: &Probe, sink: &mut Sink<'_>) {
+fn read_threat_fields(base: &Node<'_>, flat: bool, probe: &Probe, sink: &mut Sink<'_>) {
     for (&(sub, kind), field) in THREAT_SUBFIELDS.iter().zip(probe.subfields.iter()) {
         let path = if flat { field.as_str() } else { sub };
         let _ = path::visit(base, path, &mut |leaf| {
-            if let Value::String(s) = leaf {
+            if let Node::String(s) = leaf {
                 read_text(kind, s, field, probe, sink);
             }
             ControlFlow::Continue(())
@@ -544,10 +544,10 @@ fn read_threat_fields(base: &Value, flat: bool, probe: &Probe, sink: &mut Sink<'
 
 /// STIX `{kill_chain_name, phase_name}`: the ATT&CK chains give tactic
 /// shortnames, any other chain a phase of that chain.
-fn read_kill_chain_phase(v: &Value, probe: &Probe, sink: &mut Sink<'_>) {
+fn read_kill_chain_phase(v: &Node<'_>, probe: &Probe, sink: &mut Sink<'_>) {
     let (Some(chain), Some(phase)) = (
-        v.get("kill_chain_name").and_then(Value::as_str),
-        v.get("phase_name").and_then(Value::as_str),
+        v.get("kill_chain_name").and_then(Node::as_str),
+        v.get("phase_name").and_then(Node::as_str),
     ) else {
         return;
     };
@@ -569,10 +569,10 @@ fn read_kill_chain_phase(v: &Value, probe: &Probe, sink: &mut Sink<'_>) {
 }
 
 /// STIX `external_references[]` entries from an ATT&CK source carry the ID.
-fn read_external_ref(v: &Value, probe: &Probe, sink: &mut Sink<'_>) {
+fn read_external_ref(v: &Node<'_>, probe: &Probe, sink: &mut Sink<'_>) {
     let (Some(source), Some(id)) = (
-        v.get("source_name").and_then(Value::as_str),
-        v.get("external_id").and_then(Value::as_str),
+        v.get("source_name").and_then(Node::as_str),
+        v.get("external_id").and_then(Node::as_str),
     ) else {
         return;
     };
@@ -846,7 +846,12 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    // The function under test reads `Node`s; the tests write `Value`s.
+    fn extract_references(v: &Value, paths: &FieldPaths, out: &mut Vec<Reference>) {
+        super::extract_references(&Node::from_value(v), paths, out);
+    }
 
     fn refs(v: &Value, paths: &FieldPaths) -> Vec<Reference> {
         let mut out = Vec::new();

@@ -15,9 +15,9 @@ use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
+use crate::node::Node;
 use jiff::tz::TimeZone;
 use jiff::{civil, Timestamp};
-use serde_json::Value;
 
 use crate::finding::{Entities, Process, RuleRef};
 use crate::path::{self, EntryMasks, HeadId, Heads, Live, Present, LIVE_CAP};
@@ -556,7 +556,7 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
 
 /// Reads facts from one record, with the head gate computed once.
 struct Reader<'r> {
-    record: &'r Value,
+    record: &'r Node<'r>,
     present: Present<'r>,
     table: &'static Compiled,
     live: Live,
@@ -564,7 +564,7 @@ struct Reader<'r> {
 }
 
 impl<'r> Reader<'r> {
-    fn new(record: &'r Value) -> Self {
+    fn new(record: &'r Node<'r>) -> Self {
         let table: &'static Compiled = &COMPILED;
         let present = table.heads.scan(record);
         let live = table.masks.live(&present);
@@ -579,7 +579,7 @@ impl<'r> Reader<'r> {
     }
 
     /// Calls `f` with each value of the slot's paths, in order, until it breaks.
-    fn each(&self, slot: Slot, f: &mut dyn FnMut(&'r Value) -> ControlFlow<()>) {
+    fn each(&self, slot: Slot, f: &mut dyn FnMut(&'r Node<'r>) -> ControlFlow<()>) {
         let (start, end) = self.table.ranges[slot as usize];
         let flow = self
             .live
@@ -595,7 +595,11 @@ impl<'r> Reader<'r> {
         }
     }
 
-    fn probe(&self, e: &Entry, f: &mut dyn FnMut(&'r Value) -> ControlFlow<()>) -> ControlFlow<()> {
+    fn probe(
+        &self,
+        e: &Entry,
+        f: &mut dyn FnMut(&'r Node<'r>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let cond = e.cond;
         let cond_ok = match cond {
             Cond::WithTitle => self.has_title,
@@ -607,8 +611,8 @@ impl<'r> Reader<'r> {
         }
         self.present.visit(self.record, e.head, &e.path, &mut |v| {
             let value_ok = match (cond, v) {
-                (Cond::FilePath, Value::String(s)) => looks_like_file_path(s.trim()),
-                (Cond::NotIp, Value::String(s)) => s.trim().parse::<IpAddr>().is_err(),
+                (Cond::FilePath, Node::String(s)) => looks_like_file_path(s.trim()),
+                (Cond::NotIp, Node::String(s)) => s.trim().parse::<IpAddr>().is_err(),
                 (Cond::FilePath | Cond::NotIp, _) => false,
                 _ => true,
             };
@@ -621,7 +625,7 @@ impl<'r> Reader<'r> {
     }
 
     /// The first value of the slot that `parse` accepts.
-    fn first<T>(&self, slot: Slot, parse: impl Fn(&'r Value) -> Option<T>) -> Option<T> {
+    fn first<T>(&self, slot: Slot, parse: impl Fn(&'r Node<'r>) -> Option<T>) -> Option<T> {
         let mut found = None;
         self.each(slot, &mut |v| match parse(v) {
             Some(t) => {
@@ -644,7 +648,7 @@ impl<'r> Reader<'r> {
     /// Every distinct accepted string of the slot, in order.
     fn all_strings(&self, slot: Slot, out: &mut Vec<String>, accept: impl Fn(&str) -> bool) {
         self.each(slot, &mut |v| {
-            if let Value::String(s) = v {
+            if let Node::String(s) = v {
                 let t = s.trim();
                 if !is_placeholder(t) && accept(t) && !out.iter().any(|o| o == t) {
                     out.push(t.to_string());
@@ -656,7 +660,7 @@ impl<'r> Reader<'r> {
 }
 
 /// Finds time, entities, rule, product and provenance in `record`.
-pub fn extract_facts(record: &Value) -> RecordFacts {
+pub fn extract_facts(record: &Node<'_>) -> RecordFacts {
     let r = Reader::new(record);
     let mut e = Entities::default();
     r.all_strings(Slot::Host, &mut e.hosts, looks_like_host);
@@ -664,7 +668,7 @@ pub fn extract_facts(record: &Value) -> RecordFacts {
     r.all_strings(Slot::SrcIp, &mut e.source_ips, is_ip);
     r.all_strings(Slot::DstIp, &mut e.destination_ips, is_ip);
     r.each(Slot::Hash, &mut |v| {
-        if let Value::String(s) = v {
+        if let Node::String(s) = v {
             push_hashes(s, &mut e.file_hashes);
         }
         ControlFlow::Continue(())
@@ -700,7 +704,7 @@ pub fn extract_facts(record: &Value) -> RecordFacts {
 }
 
 /// The product that produced `record`, from the shape of its fields.
-pub fn detect_product(record: &Value) -> Option<&'static str> {
+pub fn detect_product(record: &Node<'_>) -> Option<&'static str> {
     Reader::new(record).product()
 }
 
@@ -806,10 +810,10 @@ fn push_hashes(s: &str, out: &mut Vec<String>) {
 }
 
 /// A process ID: a number, a decimal string, or a `0x` hex string (Security 4688).
-fn parse_pid(v: &Value) -> Option<u64> {
+fn parse_pid(v: &Node<'_>) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => {
+        Node::Number(n) => n.as_u64(),
+        Node::String(s) => {
             let s = s.trim();
             match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
                 Some(hex) => u64::from_str_radix(hex, 16).ok(),
@@ -826,9 +830,9 @@ const MIN_EPOCH_SECONDS: i128 = 100_000_000;
 
 /// A timestamp from a JSON value: epoch numbers (seconds, or milli/micro/
 /// nanoseconds by magnitude) or text (see [`parse_time_str`]).
-pub fn parse_time(v: &Value) -> Option<Timestamp> {
+pub fn parse_time(v: &Node<'_>) -> Option<Timestamp> {
     match v {
-        Value::Number(n) => match n.as_i64() {
+        Node::Number(n) => match n.as_i64() {
             Some(i) => epoch(i128::from(i), 0),
             None => {
                 let f = n.as_f64()?;
@@ -841,7 +845,7 @@ pub fn parse_time(v: &Value) -> Option<Timestamp> {
                 epoch(whole, frac)
             }
         },
-        Value::String(s) => parse_time_str(s),
+        Node::String(s) => parse_time_str(s),
         _ => None,
     }
 }
@@ -927,7 +931,21 @@ fn epoch(whole: i128, frac: i128) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    // The functions under test read `Node`s; the tests write `Value`s.
+    fn extract_facts(v: &Value) -> RecordFacts {
+        super::extract_facts(&Node::from_value(v))
+    }
+    fn parse_time(v: &Value) -> Option<Timestamp> {
+        super::parse_time(&Node::from_value(v))
+    }
+    fn parse_pid(v: &Value) -> Option<u64> {
+        super::parse_pid(&Node::from_value(v))
+    }
+    fn detect_product(v: &Value) -> Option<&'static str> {
+        super::detect_product(&Node::from_value(v))
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

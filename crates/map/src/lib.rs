@@ -16,8 +16,10 @@ pub mod extract;
 pub mod facts;
 pub mod finding;
 pub mod mapper;
+pub mod node;
 pub mod path;
 pub mod summary;
 
 pub use finding::Finding;
 pub use mapper::{Mapped, Mapper, Note};
+pub use node::Node;

@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
+use crate::node::Node;
 use killchain_kb::models::{ModelSet, PlaceInput};
 use killchain_kb::AttackKb;
-use serde_json::Value;
 
 use crate::extract::{extract_references, FieldPaths, RefValue, Reference};
 use crate::facts::extract_facts;
@@ -166,7 +166,7 @@ impl<'a> Mapper<'a> {
     }
 
     /// Map one record. `record_ref` says where it came from.
-    pub fn map_record(&self, record: &Value, record_ref: RecordRef) -> Mapped {
+    pub fn map_record(&self, record: &Node<'_>, record_ref: RecordRef) -> Mapped {
         let mut refs = Vec::new();
         extract_references(record, &self.paths, &mut refs);
         let facts = extract_facts(record);

@@ -19,17 +19,13 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use serde_json::{Map, Value};
-
-/// Objects up to this size are matched by scanning their keys (one pass
-/// covers every dotted prefix); bigger ones are probed by hashing each prefix.
-const LINEAR_MAX: usize = 32;
+use crate::node::{Node, Object};
 
 /// Calls `f` for every value at `path` in `record`, arrays flattened, nulls
 /// skipped; stops early when `f` breaks. The empty path is the record itself.
-pub fn visit<'a, F>(record: &'a Value, path: &str, f: &mut F) -> ControlFlow<()>
+pub fn visit<'a, F>(record: &'a Node<'a>, path: &str, f: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(&'a Value) -> ControlFlow<()>,
+    F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
 {
     if path.is_empty() {
         return emit(record, f);
@@ -39,7 +35,7 @@ where
 
 /// Appends every value at `path` in `record` to `out` (arrays flattened into
 /// their elements, nulls skipped).
-pub fn lookup<'a>(record: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
+pub fn lookup<'a>(record: &'a Node<'a>, path: &str, out: &mut Vec<&'a Node<'a>>) {
     let _ = visit(record, path, &mut |v| {
         out.push(v);
         ControlFlow::Continue(())
@@ -47,7 +43,7 @@ pub fn lookup<'a>(record: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
 }
 
 /// The first value at `path` (arrays flattened, nulls skipped).
-pub fn first<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
+pub fn first<'a>(record: &'a Node<'a>, path: &str) -> Option<&'a Node<'a>> {
     let mut found = None;
     let _ = visit(record, path, &mut |v| {
         found = Some(v);
@@ -57,11 +53,11 @@ pub fn first<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// The first string at `path`, skipping values of other types.
-pub fn first_str<'a>(record: &'a Value, path: &str) -> Option<&'a str> {
+pub fn first_str<'a>(record: &'a Node<'a>, path: &str) -> Option<&'a str> {
     let mut found = None;
     let _ = visit(record, path, &mut |v| match v {
-        Value::String(s) => {
-            found = Some(s.as_str());
+        Node::String(s) => {
+            found = Some(&**s);
             ControlFlow::Break(())
         }
         _ => ControlFlow::Continue(()),
@@ -70,7 +66,7 @@ pub fn first_str<'a>(record: &'a Value, path: &str) -> Option<&'a str> {
 }
 
 /// The first scalar (string, number or bool) at `path`, as text.
-pub fn first_text<'a>(record: &'a Value, path: &str) -> Option<Cow<'a, str>> {
+pub fn first_text<'a>(record: &'a Node<'a>, path: &str) -> Option<Cow<'a, str>> {
     let mut found = None;
     let _ = visit(record, path, &mut |v| match scalar_text(v) {
         Some(t) => {
@@ -84,16 +80,16 @@ pub fn first_text<'a>(record: &'a Value, path: &str) -> Option<Cow<'a, str>> {
 
 /// Whether anything is at `path`: a value (objects included, nulls not), or
 /// flat keys below it (`{"kibana.alert.uuid": ..}` has `kibana.alert`).
-pub fn exists(record: &Value, path: &str) -> bool {
+pub fn exists(record: &Node<'_>, path: &str) -> bool {
     if path.is_empty() {
         return !record.is_null();
     }
     exists_in(record, path)
 }
 
-fn exists_in(v: &Value, rest: &str) -> bool {
+fn exists_in(v: &Node<'_>, rest: &str) -> bool {
     match v {
-        Value::Object(map) => map.iter().any(|(key, child)| match match_key(rest, key) {
+        Node::Object(map) => map.iter().any(|(key, child)| match match_key(rest, key) {
             KeyMatch::Leaf => !child.is_null(),
             KeyMatch::Prefix(tail) => exists_in(child, tail),
             // A flat key extending the path: `rest` = `kibana.alert`, key = `kibana.alert.uuid`.
@@ -103,29 +99,29 @@ fn exists_in(v: &Value, rest: &str) -> bool {
                     && key.as_bytes().starts_with(rest.as_bytes())
             }
         }),
-        Value::Array(items) => items.iter().any(|item| exists_in(item, rest)),
+        Node::Array(items) => items.iter().any(|item| exists_in(item, rest)),
         _ => false,
     }
 }
 
 /// A scalar rendered as text: strings borrowed and trimmed, numbers and bools
 /// formatted. `None` for null, arrays and objects.
-pub fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
+pub fn scalar_text<'v>(v: &'v Node<'_>) -> Option<Cow<'v, str>> {
     match v {
-        Value::String(s) => Some(Cow::Borrowed(s.trim())),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Node::String(s) => Some(Cow::Borrowed(s.trim())),
+        Node::Number(n) => Some(Cow::Owned(n.to_string())),
+        Node::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
 
-fn emit<'a, F>(v: &'a Value, f: &mut F) -> ControlFlow<()>
+fn emit<'a, F>(v: &'a Node<'a>, f: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(&'a Value) -> ControlFlow<()>,
+    F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
 {
     match v {
-        Value::Null => ControlFlow::Continue(()),
-        Value::Array(items) => {
+        Node::Null => ControlFlow::Continue(()),
+        Node::Array(items) => {
             for item in items {
                 emit(item, f)?;
             }
@@ -135,13 +131,13 @@ where
     }
 }
 
-fn walk<'a, F>(v: &'a Value, rest: &str, f: &mut F) -> ControlFlow<()>
+fn walk<'a, F>(v: &'a Node<'a>, rest: &str, f: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(&'a Value) -> ControlFlow<()>,
+    F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
 {
     match v {
-        Value::Object(map) => walk_object(map, rest, f),
-        Value::Array(items) => {
+        Node::Object(map) => walk_object(map, rest, f),
+        Node::Array(items) => {
             for item in items {
                 walk(item, rest, f)?;
             }
@@ -152,35 +148,20 @@ where
     }
 }
 
-fn walk_object<'a, F>(map: &'a Map<String, Value>, rest: &str, f: &mut F) -> ControlFlow<()>
+fn walk_object<'a, F>(map: &'a Object<'a>, rest: &str, f: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(&'a Value) -> ControlFlow<()>,
+    F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
 {
-    if map.len() <= LINEAR_MAX {
-        // One pass over the keys finds every key that is a dotted prefix of
-        // `rest` (`threat`, `threat.technique`, `threat.technique.id`).
-        for (key, child) in map {
-            match match_key(rest, key) {
-                KeyMatch::No => {}
-                KeyMatch::Leaf => emit(child, f)?,
-                KeyMatch::Prefix(tail) => walk(child, tail, f)?,
-            }
+    // One pass over the keys finds every key that is a dotted prefix of
+    // `rest` (`threat`, `threat.technique`, `threat.technique.id`).
+    for (key, child) in map {
+        match match_key(rest, key) {
+            KeyMatch::No => {}
+            KeyMatch::Leaf => emit(child, f)?,
+            KeyMatch::Prefix(tail) => walk(child, tail, f)?,
         }
-        return ControlFlow::Continue(());
     }
-    // Large object: hash each dotted prefix, shortest first.
-    let mut from = 0;
-    while let Some(i) = dot(&rest[from..]) {
-        let end = from + i;
-        if let Some(child) = map.get(&rest[..end]) {
-            walk(child, &rest[end + 1..], f)?;
-        }
-        from = end + 1;
-    }
-    match map.get(rest) {
-        Some(child) => emit(child, f),
-        None => ControlFlow::Continue(()),
-    }
+    ControlFlow::Continue(())
 }
 
 enum KeyMatch<'r> {
@@ -273,7 +254,7 @@ impl Heads {
     /// Which registered heads `record` has, remembering where each one is.
     /// A record that is not an object (an array of records, say) is reported
     /// as having every head.
-    pub fn scan<'a>(&self, record: &'a Value) -> Present<'a> {
+    pub fn scan<'a>(&self, record: &'a Node<'a>) -> Present<'a> {
         let mut present = Present {
             bits: [0; MAX_HEADS / 64],
             general: [0; MAX_HEADS / 64],
@@ -285,7 +266,7 @@ impl Heads {
             overflow: false,
             all: false,
         };
-        let Value::Object(map) = record else {
+        let Node::Object(map) = record else {
             present.all = true;
             return present;
         };
@@ -350,7 +331,7 @@ pub struct Present<'a> {
     general: [u64; MAX_HEADS / 64],
     /// Head -> 1-based index into `values` (0: not cached).
     exact: [u8; MAX_HEADS],
-    values: [Option<&'a Value>; MAX_EXACT],
+    values: [Option<&'a Node<'a>>; MAX_EXACT],
     n_values: usize,
     /// (head, first, last position) of the head's flat dotted keys.
     flat: [(u16, u16, u16); MAX_FLAT_HEADS],
@@ -372,9 +353,15 @@ impl<'a> Present<'a> {
     /// [`visit`] for a path whose head is `id` (as registered from that
     /// same path): nothing when the head is absent; otherwise a direct start
     /// at the cached top-level value, then the head's flat dotted keys.
-    pub fn visit<F>(&self, record: &'a Value, id: HeadId, path: &str, f: &mut F) -> ControlFlow<()>
+    pub fn visit<F>(
+        &self,
+        record: &'a Node<'a>,
+        id: HeadId,
+        path: &str,
+        f: &mut F,
+    ) -> ControlFlow<()>
     where
-        F: FnMut(&'a Value) -> ControlFlow<()>,
+        F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
     {
         if !self.has(id) {
             return ControlFlow::Continue(());
@@ -396,7 +383,7 @@ impl<'a> Present<'a> {
             }
         }
         if general {
-            let Value::Object(map) = record else {
+            let Node::Object(map) = record else {
                 return visit(record, path, f);
             };
             let Some(&(_, first, last)) = self.flat[..self.n_flat].iter().find(|r| r.0 == id.0)
@@ -436,7 +423,7 @@ impl<'a> Present<'a> {
     }
 
     /// [`exists`], skipping records without the head.
-    pub fn exists(&self, record: &Value, id: HeadId, path: &str) -> bool {
+    pub fn exists(&self, record: &Node<'_>, id: HeadId, path: &str) -> bool {
         self.has(id) && exists(record, path)
     }
 }
@@ -528,9 +515,14 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn all<'a>(v: &'a Value, p: &str) -> Vec<&'a Value> {
+    /// The tests write records as `Value`s; the walks take `Node`s.
+    fn node(v: &Value) -> Node<'_> {
+        Node::from_value(v)
+    }
+
+    fn all<'a>(v: &'a Node<'a>, p: &str) -> Vec<&'a Node<'a>> {
         let mut out = Vec::new();
         lookup(v, p, &mut out);
         out
@@ -543,14 +535,18 @@ mod tests {
         let mixed = json!({"threat": {"technique.id": "T1059"}});
         let mixed2 = json!({"threat.technique": {"id": "T1059"}});
         for v in [&nested, &flat, &mixed, &mixed2] {
-            assert_eq!(all(v, "threat.technique.id"), vec![&json!("T1059")], "{v}");
+            assert_eq!(
+                all(&node(v), "threat.technique.id"),
+                vec![&json!("T1059")],
+                "{v}"
+            );
         }
     }
 
     #[test]
     fn nested_and_flat_in_one_record_both_found() {
         let v = json!({"a": {"b": 1}, "a.b": 2});
-        assert_eq!(all(&v, "a.b"), vec![&json!(1), &json!(2)]);
+        assert_eq!(all(&node(&v), "a.b"), vec![&json!(1), &json!(2)]);
     }
 
     #[test]
@@ -560,7 +556,7 @@ mod tests {
             {"tactic": {"id": "TA0003"}, "technique": [[{"id": "T1053"}], {"id": ["T1543", ["T1547"]]}]}
         ]});
         assert_eq!(
-            all(&v, "kibana.alert.rule.threat.technique.id"),
+            all(&node(&v), "kibana.alert.rule.threat.technique.id"),
             vec![
                 &json!("T1059"),
                 &json!("T1047"),
@@ -570,32 +566,38 @@ mod tests {
             ]
         );
         assert_eq!(
-            all(&v, "kibana.alert.rule.threat.technique.subtechnique.id"),
+            all(
+                &node(&v),
+                "kibana.alert.rule.threat.technique.subtechnique.id"
+            ),
             vec![&json!("T1059.001")]
         );
-        assert_eq!(all(&v, "kibana.alert.rule.threat.tactic.id").len(), 2);
+        assert_eq!(
+            all(&node(&v), "kibana.alert.rule.threat.tactic.id").len(),
+            2
+        );
     }
 
     #[test]
     fn missing_paths_and_scalars_in_the_way() {
         let v = json!({"a": {"b": "x"}, "n": null, "arr": [null, 1]});
-        assert!(all(&v, "a.c").is_empty());
-        assert!(all(&v, "a.b.c").is_empty());
-        assert!(all(&v, "zzz").is_empty());
-        assert!(all(&v, "n").is_empty());
-        assert_eq!(all(&v, "arr"), vec![&json!(1)]);
-        assert!(all(&json!("scalar"), "a").is_empty());
-        assert_eq!(all(&v, "").len(), 1);
+        assert!(all(&node(&v), "a.c").is_empty());
+        assert!(all(&node(&v), "a.b.c").is_empty());
+        assert!(all(&node(&v), "zzz").is_empty());
+        assert!(all(&node(&v), "n").is_empty());
+        assert_eq!(all(&node(&v), "arr"), vec![&json!(1)]);
+        assert!(all(&node(&json!("scalar")), "a").is_empty());
+        assert_eq!(all(&node(&v), "").len(), 1);
     }
 
     #[test]
     fn prefix_that_is_not_a_segment_does_not_match() {
         let v = json!({"rule": {"id": 1}, "rule_name": "x", "ruleset": {"id": 2}});
-        assert_eq!(all(&v, "rule.id"), vec![&json!(1)]);
+        assert_eq!(all(&node(&v), "rule.id"), vec![&json!(1)]);
     }
 
     #[test]
-    fn large_objects_use_hashed_prefixes() {
+    fn large_objects_found_in_key_order_as_small_ones() {
         let mut m = serde_json::Map::new();
         for i in 0..40 {
             m.insert(format!("kibana.alert.f{i}"), json!(i));
@@ -607,21 +609,21 @@ mod tests {
         );
         let v = Value::Object(m);
         assert_eq!(
-            all(&v, "kibana.alert.rule.name"),
-            vec![&json!("nested"), &json!("flat")]
+            all(&node(&v), "kibana.alert.rule.name"),
+            vec![&json!("flat"), &json!("nested")]
         );
-        assert_eq!(all(&v, "kibana.alert.f7"), vec![&json!(7)]);
+        assert_eq!(all(&node(&v), "kibana.alert.f7"), vec![&json!(7)]);
     }
 
     #[test]
     fn first_helpers() {
         let v = json!({"a": [null, 5, "x", "y"], "b": true, "s": "  padded "});
-        assert_eq!(first(&v, "a"), Some(&json!(5)));
-        assert_eq!(first_str(&v, "a"), Some("x"));
-        assert_eq!(first_text(&v, "a").as_deref(), Some("5"));
-        assert_eq!(first_text(&v, "b").as_deref(), Some("true"));
-        assert_eq!(first_text(&v, "s").as_deref(), Some("padded"));
-        assert_eq!(first_str(&v, "none"), None);
+        assert_eq!(first(&node(&v), "a").map(Node::to_value), Some(json!(5)));
+        assert_eq!(first_str(&node(&v), "a"), Some("x"));
+        assert_eq!(first_text(&node(&v), "a").as_deref(), Some("5"));
+        assert_eq!(first_text(&node(&v), "b").as_deref(), Some("true"));
+        assert_eq!(first_text(&node(&v), "s").as_deref(), Some("padded"));
+        assert_eq!(first_str(&node(&v), "none"), None);
     }
 
     #[test]
@@ -639,6 +641,7 @@ mod tests {
         let ids: Vec<HeadId> = paths.iter().map(|p| heads.id(p)).collect();
         let masks = EntryMasks::new(ids.iter().copied());
         let v = json!({"a": {}, "b4.z": 1});
+        let v = node(&v);
         let live = masks.live(&heads.scan(&v));
         let mut got = Vec::new();
         let _ = live.each_in(2, 140, |i| {
@@ -655,7 +658,7 @@ mod tests {
         assert_eq!(first, Some(0));
         let arr = json!([]);
         let mut n = 0;
-        let _ = masks.live(&heads.scan(&arr)).each_in(0, 150, |_| {
+        let _ = masks.live(&heads.scan(&node(&arr))).each_in(0, 150, |_| {
             n += 1;
             ControlFlow::Continue(())
         });
@@ -665,15 +668,15 @@ mod tests {
     #[test]
     fn exists_covers_objects_and_flat_keys() {
         let v = json!({"kibana.alert.uuid": "x", "rule": {"mitre": {"id": []}, "n": null}, "a": [{"b": {}}]});
-        assert!(exists(&v, "kibana.alert"));
-        assert!(exists(&v, "kibana"));
-        assert!(exists(&v, "kibana.alert.uuid"));
-        assert!(!exists(&v, "kibana.alert.rule"));
-        assert!(exists(&v, "rule.mitre"));
-        assert!(!exists(&v, "rule.n"));
-        assert!(exists(&v, "a.b"));
-        assert!(!exists(&v, "a.c"));
-        assert!(!exists(&v, "kib"));
+        assert!(exists(&node(&v), "kibana.alert"));
+        assert!(exists(&node(&v), "kibana"));
+        assert!(exists(&node(&v), "kibana.alert.uuid"));
+        assert!(!exists(&node(&v), "kibana.alert.rule"));
+        assert!(exists(&node(&v), "rule.mitre"));
+        assert!(!exists(&node(&v), "rule.n"));
+        assert!(exists(&node(&v), "a.b"));
+        assert!(!exists(&node(&v), "a.c"));
+        assert!(!exists(&node(&v), "kib"));
     }
 
     #[test]
@@ -684,6 +687,7 @@ mod tests {
         let rule = heads.id("rule.mitre.id");
         assert_eq!(heads.id("threat.tactic.id"), threat);
         let v = json!({"threat": {"technique": {"id": "T1"}}, "kibana.alert.uuid": "x", "rule.mitre.id": "T2"});
+        let v = node(&v);
         let p = heads.scan(&v);
         assert!(p.has(threat));
         assert!(p.has(kibana));
@@ -691,7 +695,7 @@ mod tests {
         let other = heads.id("other");
         assert!(!p.has(other));
         let arr = json!([1]);
-        assert!(heads.scan(&arr).has(other));
+        assert!(heads.scan(&node(&arr)).has(other));
 
         // Gated visits agree with plain lookups: cached exact key, flat keys, absent head.
         let gated = |id, path: &str| {
@@ -726,6 +730,7 @@ mod tests {
         m.insert("threat".into(), json!({"technique": {"id": "T9"}}));
         m.insert("kibana.alert".into(), json!({"rule.name": "flat2"}));
         let big = Value::Object(m);
+        let big = node(&big);
         let p = heads.scan(&big);
         let mut got = Vec::new();
         let _ = p.visit(&big, kibana, "kibana.alert.rule.name", &mut |x| {

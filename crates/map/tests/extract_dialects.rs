@@ -4,9 +4,10 @@
 use jiff::Timestamp;
 use killchain_map::extract::{extract_references, Dialect, FieldPaths, RefValue, Reference};
 use killchain_map::facts::{extract_facts, RecordFacts};
+use killchain_map::Node;
 use serde_json::Value;
 
-fn fixture(name: &str) -> Value {
+fn fixture(name: &str) -> Node<'static> {
     let text = match name {
         "ecs" => include_str!("fixtures/dialects/ecs.json"),
         "elastic" => include_str!("fixtures/dialects/elastic.json"),
@@ -496,10 +497,10 @@ fn rule_name_not_scanned_when_explicit_reference_exists() {
     // the explicit rule.mitre fields win and nothing else is scanned.
     assert!(refs("wazuh").iter().all(|r| r.dialect != Dialect::RuleName));
     // And the ECS fixture's rule name is not scanned either.
-    let mut v = fixture("ecs");
+    let mut v = fixture("ecs").to_value();
     v["rule"]["name"] = Value::from("T1105 ingress tool transfer");
     let mut out = Vec::new();
-    extract_references(&v, &FieldPaths::default(), &mut out);
+    extract_references(&Node::from_value(&v), &FieldPaths::default(), &mut out);
     assert!(out.iter().all(|r| r.dialect == Dialect::Ecs));
 }
 

@@ -6,7 +6,7 @@ use killchain_kb::models::ModelSet;
 use killchain_kb::{AttackData, AttackKb};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
-use killchain_map::Mapper;
+use killchain_map::{Mapper, Node};
 use serde_json::json;
 
 fn kb() -> AttackKb {
@@ -27,12 +27,17 @@ fn cache_hits_equal_fresh_mappings_and_respect_order() {
     // Map everything twice through one mapper, so the second pass is all hits.
     let first: Vec<_> = records
         .iter()
-        .map(|r| cached.map_record(r, RecordRef::default()).finding)
+        .map(|r| {
+            cached
+                .map_record(&Node::from_value(r), RecordRef::default())
+                .finding
+        })
         .collect();
     for (r, f) in records.iter().zip(&first) {
-        let again = cached.map_record(r, RecordRef::default()).finding;
+        let r = Node::from_value(r);
+        let again = cached.map_record(&r, RecordRef::default()).finding;
         let fresh = Mapper::new(&kb, &models, Vec::new(), FieldPaths::default())
-            .map_record(r, RecordRef::default())
+            .map_record(&r, RecordRef::default())
             .finding;
         assert_eq!(&again, f);
         assert_eq!(fresh, again);

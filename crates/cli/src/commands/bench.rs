@@ -22,7 +22,7 @@ use killchain_map::enrich::{Detail, Enrichment};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
 use killchain_map::summary::Summary;
-use killchain_map::Mapper;
+use killchain_map::{Mapper, Node};
 use serde_json::{json, Value};
 
 use crate::cli::{BenchCommand, GlobalOpts};
@@ -186,30 +186,34 @@ fn stage_pass(
     let mut out = BufWriter::with_capacity(1 << 16, Counter(0));
     let mut line_buf = Vec::with_capacity(4096);
     let mut summary = Summary::new(mapper.models(), mapper.selected());
-    for item in JsonRecords::new(Cursor::new(input), Format::Auto) {
-        let rec = item.map_err(|e| anyhow::anyhow!("generated input:{e}"))?;
+    let mut records = JsonRecords::new(Cursor::new(input), Format::Auto);
+    // As `map` does: each record a `Node` borrowing from the reader's buffer.
+    while let Some(item) = records.next_with(|bytes, line, index| {
+        let rec: Node<'_> = serde_json::from_slice(bytes)?;
         if stage == Stage::Read {
             std::hint::black_box(&rec);
-            continue;
+            return Ok(Ok(()));
         }
         let m = mapper.map_record(
-            &rec.value,
+            &rec,
             RecordRef {
                 file: None,
-                line: Some(rec.line),
-                index: Some(rec.index),
+                line: Some(line),
+                index: Some(index),
                 record_id: None,
             },
         );
         summary.add(&m.finding, &m.notes);
         if stage == Stage::Map {
             std::hint::black_box(&m);
-            continue;
+            return Ok(Ok(()));
         }
         line_buf.clear();
-        Enrichment::new(&rec.value, &m.finding, detail).write_json(&mut line_buf)?;
+        Enrichment::new(&rec, &m.finding, detail).write_json(&mut line_buf)?;
         line_buf.push(b'\n');
-        out.write_all(&line_buf)?;
+        Ok(out.write_all(&line_buf))
+    }) {
+        item.map_err(|e| anyhow::anyhow!("generated input:{e}"))??;
     }
     *mapped = summary.mapped;
     Ok(out.into_inner().map_err(|e| e.into_error())?.0)

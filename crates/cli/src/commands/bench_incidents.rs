@@ -17,6 +17,7 @@ use std::time::Instant;
 use anyhow::Result;
 use killchain_correlate::{Commonness, Config, Correlator, Signal};
 use killchain_map::finding::{Entities, Finding, Process, RecordRef};
+use killchain_map::Node;
 use serde_json::{json, Value};
 
 use crate::cli::BenchIncidentsArgs;
@@ -104,7 +105,7 @@ fn generate(n: usize) -> (Vec<Signal>, Vec<Vec<u8>>) {
             },
             ..Finding::default()
         };
-        if let Ok(s) = Signal::from_finding(&finding, Some(&raw)) {
+        if let Ok(s) = Signal::from_finding(&finding, Some(&Node::from_value(&raw))) {
             signals.push(s);
         }
         lines.push(serde_json::to_vec(&raw).unwrap_or_default());

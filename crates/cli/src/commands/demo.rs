@@ -13,7 +13,7 @@ use killchain_map::enrich::enrich;
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::{Finding, RecordRef};
 use killchain_map::summary::Summary;
-use killchain_map::Mapper;
+use killchain_map::{Mapper, Node};
 
 use crate::cli::{DemoArgs, GlobalOpts};
 use crate::context;
@@ -32,7 +32,7 @@ pub fn run(global: &GlobalOpts, args: DemoArgs) -> Result<ExitCode> {
     for item in JsonRecords::new(Cursor::new(SAMPLE.as_bytes()), Format::Ndjson) {
         let mut rec = item.map_err(|e| anyhow::anyhow!("built-in sample {SAMPLE_NAME}:{e}"))?;
         let mapped = mapper.map_record(
-            &rec.value,
+            &Node::from_value(&rec.value),
             RecordRef {
                 file: Some(SAMPLE_NAME.into()),
                 line: Some(rec.line),

@@ -48,6 +48,7 @@ use killchain_map::extract::{parse_tag, Dialect, FieldPaths, Reference};
 use killchain_map::facts::extract_facts;
 use killchain_map::finding::{Entities, Finding, RecordRef, RuleRef, Source, SourceKind};
 use killchain_map::Mapper;
+use killchain_map::Node;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -438,7 +439,7 @@ fn hunt_file(
                 ));
             }
             if let Some(values) = engine.observe(rule, &event) {
-                let facts = extract_facts(value);
+                let facts = extract_facts(&Node::from_value(value));
                 r.observations.push(Observation {
                     time: facts.time,
                     rule,
@@ -611,7 +612,9 @@ fn make_hit(
     position: u64,
 ) -> Hit {
     let info = engine.rule(rule);
-    let facts = extract_facts(value);
+    // The map crate reads records as borrowed `Node`s; hunt's events are `Value`s.
+    let record = Node::from_value(value);
+    let facts = extract_facts(&record);
     let mut finding = Finding {
         time: facts.time,
         source: Source {
@@ -631,7 +634,7 @@ fn make_hit(
         ..Finding::default()
     };
     map_tags(&info.tags, mapper, &mut finding);
-    let line = render(value, &finding, detail);
+    let line = render(&record, &finding, detail);
     Hit {
         finding,
         rule: Producer::Rule(rule),
@@ -659,7 +662,7 @@ fn map_tags(tags: &[String], mapper: &Mapper<'_>, finding: &mut Finding) {
 }
 
 /// The NDJSON line of a finding over its source record.
-fn render(record: &Value, finding: &Finding, detail: Detail) -> Vec<u8> {
+fn render(record: &Node<'_>, finding: &Finding, detail: Detail) -> Vec<u8> {
     let mut line = Vec::with_capacity(1024);
     // Writing into a Vec cannot fail for I/O; a serialisation error would be
     // a bug in the writer, and leaves the line empty rather than aborting.
@@ -873,7 +876,7 @@ fn correlation_hit(
             "events": events,
         }},
     });
-    let line = render(&record, &finding, detail);
+    let line = render(&Node::from_value(&record), &finding, detail);
     Hit {
         finding,
         rule: Producer::Correlation(h.correlation),

@@ -28,7 +28,7 @@ use killchain_correlate::{
 use killchain_ingest::{open_input, Format, JsonRecords, RecordError};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
-use killchain_map::Mapper;
+use killchain_map::{Mapper, Node};
 use killchain_store::Store;
 use serde_json::Value;
 
@@ -153,8 +153,9 @@ fn signal_of(v: &Value, label: &str, line: u64, mapper: &Mapper<'_>) -> Result<S
             ..RecordRef::default()
         },
     };
-    let mapped = mapper.map_record(v, rref);
-    let mut s = Signal::from_finding(&mapped.finding, Some(v))
+    let node = Node::from_value(v);
+    let mapped = mapper.map_record(&node, rref);
+    let mut s = Signal::from_finding(&mapped.finding, Some(&node))
         .map_err(|e| format!("{e} (no @timestamp or other time field)"))?;
     // The placements the producer wrote win over the recomputed ones.
     if let Some(Value::Object(models)) = v.get("kill_chain") {

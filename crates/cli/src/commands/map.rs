@@ -13,7 +13,7 @@ use killchain_map::enrich::{Detail, Enrichment};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
 use killchain_map::summary::Summary;
-use killchain_map::Mapper;
+use killchain_map::{Mapper, Node};
 
 use crate::cli::{GlobalOpts, InputFormat, MapArgs, SummaryFormat, UnmappedPolicy};
 use crate::context;
@@ -145,9 +145,40 @@ fn map_input(
     } else {
         Detail::Full
     };
-    for item in JsonRecords::new(reader, format) {
-        let record = match item {
-            Ok(r) => r,
+    let mut records = JsonRecords::new(reader, format);
+    // Each record is decoded as a `Node` borrowing from the reader's buffer
+    // and mapped and written before the next is read.
+    while let Some(item) = records.next_with(|bytes, line, index| {
+        let record: Node<'_> = serde_json::from_slice(bytes)?;
+        let record_ref = RecordRef {
+            file: file.clone(),
+            line: Some(line),
+            index: Some(index),
+            record_id: None,
+        };
+        let mapped = mapper.map_record(&record, record_ref);
+        for note in &mapped.notes {
+            eprintln!("killchain: {name}:{line}: warning: {note}");
+        }
+        summary.add(&mapped.finding, &mapped.notes);
+        if !record.is_object() {
+            summary.not_objects += 1;
+            eprintln!("killchain: {name}:{line}: not a JSON object; passed through unchanged");
+        }
+        if mapped.finding.is_unmapped() && args.unmapped == UnmappedPolicy::Drop {
+            return Ok(Ok(()));
+        }
+        line_buf.clear();
+        Enrichment::new(&record, &mapped.finding, detail).write_json(&mut line_buf)?;
+        line_buf.push(b'\n');
+        let mut written = out.write_all(&line_buf);
+        if args.line_buffered {
+            written = written.and_then(|()| out.flush());
+        }
+        Ok(written)
+    }) {
+        match item {
+            Ok(written) => written.with_context(|| WriteFailed::of(args))?,
             Err(e) => {
                 if matches!(e, RecordError::Io { .. }) {
                     bail!("{name}:{e}");
@@ -157,38 +188,7 @@ fn map_input(
                     bail!("{name}:{e}");
                 }
                 eprintln!("killchain: {name}:{e}");
-                continue;
             }
-        };
-        let record_ref = RecordRef {
-            file: file.clone(),
-            line: Some(record.line),
-            index: Some(record.index),
-            record_id: None,
-        };
-        let mapped = mapper.map_record(&record.value, record_ref);
-        for note in &mapped.notes {
-            eprintln!("killchain: {name}:{}: warning: {note}", record.line);
-        }
-        summary.add(&mapped.finding, &mapped.notes);
-        if !record.value.is_object() {
-            summary.not_objects += 1;
-            eprintln!(
-                "killchain: {name}:{}: not a JSON object; passed through unchanged",
-                record.line
-            );
-        }
-        if mapped.finding.is_unmapped() && args.unmapped == UnmappedPolicy::Drop {
-            continue;
-        }
-        let enriched = Enrichment::new(&record.value, &mapped.finding, detail);
-        line_buf.clear();
-        enriched.write_json(&mut line_buf)?;
-        line_buf.push(b'\n');
-        out.write_all(&line_buf)
-            .with_context(|| WriteFailed::of(args))?;
-        if args.line_buffered {
-            out.flush().with_context(|| WriteFailed::of(args))?;
         }
     }
     Ok(())
