@@ -30,8 +30,10 @@
 //! of the record.) [`enrich`] gives the same result as a `Value` by parsing
 //! what `write_json` writes, so the rules above live only here.
 
+use std::cell::RefCell;
 use std::io::Write as _;
 use std::ptr;
+use std::sync::{Arc, LazyLock};
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -178,12 +180,12 @@ impl<'a> Path<'a> {
     }
 }
 
-/// The bit of a path's first segment, for every segment that starts a path
-/// the enrichment writes. A record whose top-level keys have none of a
+/// The index of a path's first segment, for every segment that starts a
+/// path the enrichment writes. A record whose top-level keys have none of a
 /// path's head (as a key, or before the first dot of a key) cannot hold
 /// anything on that path, so planning it needs no look-ups in the record.
-fn head_bit(head: &str) -> Option<u32> {
-    let i = match head {
+fn head_index(head: &str) -> Option<usize> {
+    Some(match head {
         "threat" => 0,
         "kill_chain" => 1,
         "killchain" => 2,
@@ -196,9 +198,11 @@ fn head_bit(head: &str) -> Option<u32> {
         "rule" => 9,
         "log" => 10,
         _ => return None,
-    };
-    Some(1 << i)
+    })
 }
+
+/// How many heads [`head_index`] knows.
+const HEADS: usize = 11;
 
 impl<'a> Enrichment<'a> {
     /// Plans the enrichment of `record` with `finding`; a record that is not
@@ -341,20 +345,11 @@ impl<'a> Enrichment<'a> {
         }
     }
 
-    /// `kill_chain.<model>`.
+    /// `kill_chain.<model>`: all but the confidence as [`RENDERED`] keeps it.
     fn write_placement(&self, out: &mut Vec<u8>, p: &Placement) -> serde_json::Result<()> {
-        out.extend_from_slice(b"{\"phase\":");
-        write_str(out, &p.phase)?;
-        out.extend_from_slice(b",\"phases\":");
-        write_strs(out, p.phases.iter().map(|s| &**s))?;
-        out.extend_from_slice(b",\"phase_index\":");
-        serde_json::to_writer(&mut *out, &p.phase_index)?;
-        if self.detail == Detail::Full {
-            out.extend_from_slice(b",\"rationale\":");
-            write_strs(out, p.rationale.iter().map(|s| &**s))?;
-        }
+        RENDERED.with_borrow_mut(|cache| out.extend_from_slice(cache.prefix(p, self.detail)));
         out.extend_from_slice(b",\"confidence\":");
-        serde_json::to_writer(&mut *out, &p.confidence)?;
+        write_confidence(out, p.confidence)?;
         out.push(b'}');
         Ok(())
     }
@@ -369,7 +364,7 @@ impl<'a> Enrichment<'a> {
         });
         if !f.is_unmapped() {
             out.extend_from_slice(b",\"confidence\":");
-            serde_json::to_writer(&mut *out, &f.confidence)?;
+            write_confidence(out, f.confidence)?;
         }
         if !f.evidence.is_empty() && self.detail == Detail::Full {
             out.extend_from_slice(b",\"evidence\":[");
@@ -389,6 +384,81 @@ impl<'a> Enrichment<'a> {
         out.push(b'}');
         Ok(())
     }
+}
+
+thread_local! {
+    /// Rendered placements of this thread (see [`Rendered`]).
+    static RENDERED: RefCell<Rendered> = RefCell::default();
+}
+
+/// Placements rendered as JSON, up to their confidence. The mapper shares
+/// one `Placement` (its `Arc`ed lists) between all findings with the same
+/// evidence, and a stream repeats a few hundred of them: copying the text
+/// rendered once is several times cheaper than escaping the rationale lines
+/// again for every record. Keyed by the identity of the shared parts; each
+/// entry holds clones of those `Arc`s, so an address cannot be reused by
+/// other lists while its entry exists.
+#[derive(Default)]
+struct Rendered {
+    map: rustc_hash::FxHashMap<(usize, usize, usize, usize, bool), RenderedPlacement>,
+}
+
+struct RenderedPlacement {
+    /// Keep the keyed allocations alive (see [`Rendered`]).
+    _alive: (Arc<str>, Arc<[Arc<str>]>, Arc<[Arc<str>]>),
+    /// `{"phase":..,"phases":[..],"phase_index":..[,"rationale":[..]]`.
+    text: Vec<u8>,
+}
+
+/// Entries kept before [`Rendered`] starts afresh (memory bound for
+/// streams with endlessly varied evidence).
+const RENDERED_LIMIT: usize = 4096;
+
+impl Rendered {
+    fn prefix(&mut self, p: &Placement, detail: Detail) -> &[u8] {
+        let key = (
+            Arc::as_ptr(&p.phase).cast::<u8>() as usize,
+            Arc::as_ptr(&p.phases).cast::<u8>() as usize,
+            Arc::as_ptr(&p.rationale).cast::<u8>() as usize,
+            p.phase_index,
+            detail == Detail::Full,
+        );
+        if self.map.len() >= RENDERED_LIMIT && !self.map.contains_key(&key) {
+            self.map.clear();
+        }
+        &self
+            .map
+            .entry(key)
+            .or_insert_with(|| RenderedPlacement {
+                _alive: (
+                    Arc::clone(&p.phase),
+                    Arc::clone(&p.phases),
+                    Arc::clone(&p.rationale),
+                ),
+                text: render_placement(p, detail),
+            })
+            .text
+    }
+}
+
+/// A placement's JSON without its confidence and closing brace.
+fn render_placement(p: &Placement, detail: Detail) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    // Writing into a Vec cannot fail.
+    let _ = (|| -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"phase\":");
+        write_str(&mut out, &p.phase)?;
+        out.extend_from_slice(b",\"phases\":");
+        write_strs(&mut out, p.phases.iter().map(|s| &**s))?;
+        out.extend_from_slice(b",\"phase_index\":");
+        serde_json::to_writer(&mut out, &p.phase_index)?;
+        if detail == Detail::Full {
+            out.extend_from_slice(b",\"rationale\":");
+            write_strs(&mut out, p.rationale.iter().map(|s| &**s))?;
+        }
+        Ok(())
+    })();
+    out
 }
 
 fn write_evidence(out: &mut Vec<u8>, e: &Evidence) -> serde_json::Result<()> {
@@ -431,6 +501,24 @@ fn write_record_ref(out: &mut Vec<u8>, r: &RecordRef) -> serde_json::Result<()> 
     }
     out.push(b'}');
     Ok(())
+}
+
+/// A confidence as serde_json writes it. Findings' confidences are
+/// hundredths (see `mapper::round2`): their text is taken from a table made
+/// with serde_json once, instead of formatting a float four times a record.
+fn write_confidence(out: &mut Vec<u8>, x: f64) -> serde_json::Result<()> {
+    static HUNDREDTHS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..=100u32)
+            .map(|k| serde_json::to_string(&(f64::from(k) / 100.0)).unwrap_or_default())
+            .collect()
+    });
+    let k = (x * 100.0).round();
+    if (0.0..=100.0).contains(&k) && k / 100.0 == x {
+        // In 0..=100 after the check.
+        out.extend_from_slice(HUNDREDTHS[k as usize].as_bytes());
+        return Ok(());
+    }
+    serde_json::to_writer(out, &x)
 }
 
 /// A `,` before every entry but the first.
@@ -559,11 +647,95 @@ fn next_escape(bytes: &[u8]) -> Option<usize> {
         .map(|p| base + p)
 }
 
-/// The [`head_bit`]s of the record's top-level keys.
-fn heads_present(root: &Object<'_>) -> u32 {
-    root.keys()
-        .filter_map(|key| head_bit(key.split_once('.').map_or(key, |(h, _)| h)))
-        .fold(0, |bits, bit| bits | bit)
+/// What the planner knows of the record's top level for each head of
+/// [`head_index`], from one pass over its keys: most records have each head
+/// at most as one plain key (`"threat": {..}`), and then no path under it
+/// needs the top level searched again.
+struct Root<'a> {
+    map: &'a Object<'a>,
+    /// Heads with a top-level key, plain or dotted.
+    present: u32,
+    /// Heads with a dotted top-level key (`"threat.technique.id"`).
+    dotted: u32,
+    /// [head] -> its plain top-level key and value.
+    plain: [Option<(&'a str, &'a Node<'a>)>; HEADS],
+}
+
+impl<'a> Root<'a> {
+    fn new(map: &'a Object<'a>) -> Self {
+        let mut root = Root {
+            map,
+            present: 0,
+            dotted: 0,
+            plain: [None; HEADS],
+        };
+        for (key, value) in map {
+            let (head, dotted) = match key.split_once('.') {
+                Some((h, _)) => (h, true),
+                None => (key, false),
+            };
+            let Some(i) = head_index(head) else { continue };
+            root.present |= 1 << i;
+            if dotted {
+                root.dotted |= 1 << i;
+            } else {
+                root.plain[i] = Some((key, value));
+            }
+        }
+        root
+    }
+
+    /// Whether keys with this head may be at the top level (unknown heads: yes).
+    fn has(&self, head: Option<usize>) -> bool {
+        head.is_none_or(|i| self.present & (1 << i) != 0)
+    }
+
+    /// Whether a dotted top-level key may start with this head.
+    fn has_dotted(&self, head: Option<usize>) -> bool {
+        head.is_none_or(|i| self.dotted & (1 << i) != 0)
+    }
+
+    /// The top-level key-value pair for the head segment `seg`.
+    fn find(&self, head: Option<usize>, seg: &str) -> Option<(&'a str, &'a Node<'a>)> {
+        match head {
+            Some(i) => self.plain[i],
+            None => find(self.map, seg),
+        }
+    }
+
+    /// [`has_path`] at the top level.
+    fn has_path(&self, segs: &[&str]) -> bool {
+        let Some((&first, rest)) = segs.split_first() else {
+            return false;
+        };
+        let head = head_index(first);
+        if !self.has(head) {
+            return false;
+        }
+        if self.has_dotted(head) {
+            return has_path(self.map, segs);
+        }
+        match (self.find(head, first), rest) {
+            (Some((_, v)), []) => !v.is_null(),
+            (Some((_, Node::Object(m))), _) => has_path(m, rest),
+            _ => false,
+        }
+    }
+
+    /// [`can_nest`] at the top level.
+    fn can_nest(&self, segs: &[&str]) -> bool {
+        let [first, rest @ ..] = segs else {
+            return true;
+        };
+        if rest.is_empty() {
+            return true;
+        }
+        match self.find(head_index(first), first) {
+            None => true,
+            Some((_, Node::Object(m))) => can_nest(m, rest),
+            Some(_) => false,
+        }
+    }
 }
 
 /// Decides where each field goes; see the module docs for the rules.
@@ -573,9 +745,7 @@ fn heads_present(root: &Object<'_>) -> u32 {
 /// is a prefix of another: an earlier field never changes what a later one
 /// finds, except for the new objects it creates, which the planner reuses.
 struct Planner<'a> {
-    root: &'a Object<'a>,
-    /// [`heads_present`] of `root`.
-    heads: u32,
+    root: Root<'a>,
     edits: Vec<Edit<'a>>,
     flat_paths: Vec<Path<'a>>,
 }
@@ -591,8 +761,7 @@ impl<'a> Planner<'a> {
             next_sibling: NONE,
         });
         Planner {
-            root,
-            heads: heads_present(root),
+            root: Root::new(root),
             edits,
             flat_paths: Vec::new(),
         }
@@ -685,31 +854,38 @@ impl<'a> Planner<'a> {
     }
 
     fn set_if_absent(&mut self, segs: &[&'a str], leaf: Leaf<'a>) {
-        if !self.head_present(segs) || !has_path(self.root, segs) {
+        if !self.root.has_path(segs) {
             self.set(segs, leaf);
         }
     }
 
     /// Plans writing `leaf` at the path `segs`.
     fn set(&mut self, segs: &[&'a str], leaf: Leaf<'a>) {
-        let root = self.head_present(segs).then_some(self.root);
+        let Some(&first) = segs.first() else { return };
+        let head = head_index(first);
+        // False: nothing in the record is on this path.
+        let in_record = self.root.has(head);
         // A flat dotted key holding the whole path: replaced in place.
-        if segs.len() > 1 {
-            if let Some((key, _)) = root.and_then(|m| find_joined(m, segs)) {
+        if in_record && segs.len() > 1 && self.root.has_dotted(head) {
+            if let Some((key, _)) = find_joined(self.root.map, segs) {
                 self.push(ROOT, Key::Existing(key), What::Leaf(leaf));
                 return;
             }
         }
-        if !root.is_none_or(|m| can_nest(m, segs)) {
+        if in_record && !self.root.can_nest(segs) {
             self.flat_paths.push(Path::new(segs));
             self.push(ROOT, Key::Flat(self.flat_paths.len() - 1), What::Leaf(leaf));
             return;
         }
         let mut parent = ROOT;
         // The record's object at this level; None inside a new object.
-        let mut level = root;
+        let mut level: Option<&'a Object<'a>> = None;
         for (i, &seg) in segs.iter().enumerate() {
-            let found = level.and_then(|m| find(m, seg));
+            let found = if i == 0 {
+                in_record.then(|| self.root.find(head, seg)).flatten()
+            } else {
+                level.and_then(|m| find(m, seg))
+            };
             if i + 1 == segs.len() {
                 let key = found.map_or(Key::New(seg), |(k, _)| Key::Existing(k));
                 self.push(parent, key, What::Leaf(leaf));
@@ -720,15 +896,6 @@ impl<'a> Planner<'a> {
                 Some((key, value)) => (self.object(parent, Key::Existing(key)), value.as_object()),
                 None => (self.object(parent, Key::New(seg)), None),
             };
-        }
-    }
-
-    /// Whether the record's top level has keys with the head of `segs` (if
-    /// not, nothing in the record is on the path).
-    fn head_present(&self, segs: &[&str]) -> bool {
-        match segs.first().and_then(|h| head_bit(h)) {
-            Some(bit) => self.heads & bit != 0,
-            None => true,
         }
     }
 
@@ -1161,6 +1328,20 @@ mod tests {
         let mut out = Vec::new();
         e.write_json(&mut out).unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn confidences_are_written_as_serde_json_writes_them() {
+        let mut values: Vec<f64> = (0..=100).map(|k| f64::from(k) / 100.0).collect();
+        values.extend([0.725, 1.5, -0.25, 1e-7, 0.1 + 0.2, f64::from(0.72f32)]);
+        for x in values {
+            let mut out = Vec::new();
+            write_confidence(&mut out, x).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&x).unwrap()
+            );
+        }
     }
 
     #[test]

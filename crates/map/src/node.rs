@@ -327,14 +327,16 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::String(Cow::Owned(v)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        // serde_json gives no size hint: start where most alerts' arrays end.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(64));
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
         Ok(Node::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        // As for arrays: room for a typical object without growing.
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
         while let Some((Text(key), value)) = map.next_entry::<Text<'de>, Node<'de>>()? {
             entries.push((key, value));
         }
