@@ -288,13 +288,8 @@ mod tests {
     fn walked_histories_equal_the_bfs_on_generated_flows() {
         // Chains, timelines with parallel rows, diamonds, skips, cycles,
         // self-loops, duplicates, and edges out of range.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut rnd = |m: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % m as u64) as usize
-        };
+        let mut r = killchain_testdata::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rnd = |m: usize| r.index(m);
         for case in 0..400 {
             let n = 1 + rnd(14);
             let mut edges = Vec::new();

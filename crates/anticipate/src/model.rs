@@ -1109,13 +1109,9 @@ mod tests {
         }
     }
 
-    fn xorshift(mut x: u64) -> impl FnMut(usize) -> usize {
-        move |m| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % m as u64) as usize
-        }
+    fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut r = killchain_testdata::Rng(seed);
+        move |m| r.index(m)
     }
 
     #[test]
