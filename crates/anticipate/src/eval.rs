@@ -25,7 +25,8 @@ use killchain_kb::AttackKb;
 use serde::Serialize;
 
 use crate::fit::fit_weights;
-use crate::model::{history, predecessors, Followers, Predictor, ResolvedFlow, Weights};
+use crate::history::Histories;
+use crate::model::{Followers, Predictor, ResolvedFlow, Step, Weights};
 
 /// The k of top-k accuracy.
 pub const KS: [usize; 4] = [1, 3, 5, 10];
@@ -195,17 +196,26 @@ pub fn evaluate_with(
             .collect();
 
         for flow in flows.iter().filter(|f| f.source == *file) {
-            let preds = predecessors(flow);
+            // The cases by action: every follower of `a` is ranked from the
+            // same history, walked once for the whole flow (`Histories`).
+            let mut followers_of: Vec<Vec<Step>> = vec![Vec::new(); flow.steps.len()];
             for &(a, b) in &flow.edges {
-                let (Some(&from), Some(&to)) = (flow.steps.get(a), flow.steps.get(b)) else {
+                let (Some(_), Some(&to)) = (flow.steps.get(a), flow.steps.get(b)) else {
                     continue;
                 };
                 details.edges += 1;
                 if to.technique.is_none() && to.tactic.is_none() {
                     continue;
                 }
-                let steps = history(flow, &preds, a);
-                let r = p.rank(&steps);
+                followers_of[a].push(to);
+            }
+            // Tallies are counts: the walk's order does not change them.
+            Histories::new(flow).walk(|a, h| {
+                if followers_of[a].is_empty() {
+                    return;
+                }
+                let from = flow.steps[a];
+                let r = p.rank(h.steps());
                 let m_tech: Vec<usize> = r
                     .top_techniques(kb, kmax)
                     .into_iter()
@@ -248,25 +258,27 @@ pub fn evaluate_with(
                         padded(&freq_tech, &[], kmax),
                     ),
                 ];
-                if let Some(t) = to.tactic {
-                    details.tactic_cases += 1;
-                    model.tactic.add(&m_tac, t);
-                    for (name, tac, _) in &lists {
-                        if let Some(b) = base.get_mut(name) {
-                            b.tactic.add(tac, t);
+                for &to in &followers_of[a] {
+                    if let Some(t) = to.tactic {
+                        details.tactic_cases += 1;
+                        model.tactic.add(&m_tac, t);
+                        for (name, tac, _) in &lists {
+                            if let Some(b) = base.get_mut(name) {
+                                b.tactic.add(tac, t);
+                            }
+                        }
+                    }
+                    if let Some(t) = to.technique {
+                        details.technique_cases += 1;
+                        model.technique.add(&m_tech, t);
+                        for (name, _, tech) in &lists {
+                            if let Some(b) = base.get_mut(name) {
+                                b.technique.add(tech, t);
+                            }
                         }
                     }
                 }
-                if let Some(t) = to.technique {
-                    details.technique_cases += 1;
-                    model.technique.add(&m_tech, t);
-                    for (name, _, tech) in &lists {
-                        if let Some(b) = base.get_mut(name) {
-                            b.technique.add(tech, t);
-                        }
-                    }
-                }
-            }
+            });
         }
     }
     let report = EvalReport {

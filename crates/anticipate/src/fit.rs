@@ -12,7 +12,8 @@
 
 use killchain_kb::AttackKb;
 
-use crate::model::{history, predecessors, Components, Predictor, ResolvedFlow, Weights};
+use crate::history::Histories;
+use crate::model::{Components, Predictor, ResolvedFlow, Weights};
 
 /// EM iterations (the likelihood is flat well before this).
 const ITERATIONS: usize = 100;
@@ -40,16 +41,36 @@ pub fn fit_weights(kb: &AttackKb, flows: &[ResolvedFlow], start: Weights) -> Wei
             .collect();
         let p = Predictor::train(kb, &train, start);
         for flow in flows.iter().filter(|f| f.source == *file) {
-            let preds = predecessors(flow);
-            for &(a, b) in &flow.edges {
-                let Some(&to) = flow.steps.get(b) else {
-                    continue;
-                };
-                if to.technique.is_none() && to.tactic.is_none() {
-                    continue;
+            // Components once per action with followers, from one walk of
+            // the flow's histories; the cases stay in edge order (EM sums
+            // over them in that order).
+            let case = |&(a, b): &(usize, usize)| {
+                let to = *flow.steps.get(b)?;
+                (a < flow.steps.len() && (to.technique.is_some() || to.tactic.is_some()))
+                    .then_some((a, to))
+            };
+            // Cases per action: its components are moved into the last one.
+            let mut uses = vec![0usize; flow.steps.len()];
+            flow.edges
+                .iter()
+                .filter_map(case)
+                .for_each(|(a, _)| uses[a] += 1);
+            let mut of_action: Vec<Option<Components>> = vec![None; flow.steps.len()];
+            Histories::new(flow).walk(|a, h| {
+                if uses[a] > 0 {
+                    of_action[a] = Some(p.components(h.steps()));
                 }
-                let c = p.components(&history(flow, &preds, a));
-                cases.push((predictors.len(), c, to.technique, to.tactic));
+            });
+            for (a, to) in flow.edges.iter().filter_map(case) {
+                uses[a] -= 1;
+                let c = if uses[a] == 0 {
+                    of_action[a].take()
+                } else {
+                    of_action[a].clone()
+                };
+                if let Some(c) = c {
+                    cases.push((predictors.len(), c, to.technique, to.tactic));
+                }
             }
         }
         predictors.push(p);

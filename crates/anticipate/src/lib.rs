@@ -14,6 +14,7 @@
 //! - [`flow`]: Attack Flow import (`.afb` builder files, STIX bundles).
 //! - [`sequence`]: ordered incident timelines (CSV, JSON) read as linear flows.
 //! - [`model`]: the next-move model learned from flows and ATT&CK procedures.
+//! - [`history`]: what came before each action of a flow, for all actions at once.
 //! - [`procedures`]: ATT&CK groups, campaigns and software indexed for it
 //!   (similarity, co-usage, the posterior over who is acting).
 //! - [`predict`]: the prediction API ([`Anticipator::predict`]).
@@ -28,6 +29,7 @@ pub mod error;
 pub mod eval;
 pub mod fit;
 pub mod flow;
+pub mod history;
 pub mod model;
 pub mod predict;
 pub mod prediction;

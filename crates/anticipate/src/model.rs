@@ -46,6 +46,7 @@ use killchain_kb::AttackKb;
 use serde::{Deserialize, Serialize};
 
 use crate::flow::Flow;
+use crate::history::Histories;
 use crate::AnticipateError;
 
 pub use crate::procedures::{parent_level, Entity, EntityKind, Procedures, TechniqueSet};
@@ -646,11 +647,21 @@ impl<'k> Predictor<'k> {
         };
         // Seen techniques, first occurrence from the most recent: (technique,
         // steps back).
+        // (A mark per technique: a long history would make a search of
+        // `seen` per step quadratic.)
         let mut seen: Vec<(usize, usize)> = Vec::new();
+        let mut met = vec![false; self.prior.len()];
         for (d, s) in steps.iter().rev().enumerate() {
             if let Some(t) = s.technique {
-                if !seen.iter().any(|x| x.0 == t) {
-                    seen.push((t, d));
+                match met.get_mut(t) {
+                    Some(m) if !*m => {
+                        *m = true;
+                        seen.push((t, d));
+                    }
+                    Some(_) => {}
+                    // Not a kb index (cannot come from `resolve`): searched.
+                    None if !seen.iter().any(|x| x.0 == t) => seen.push((t, d)),
+                    None => {}
                 }
             }
         }
@@ -884,44 +895,83 @@ impl<'k> Predictor<'k> {
 /// per distance, each shrunk towards the pooled rate by one pseudo-chance
 /// (a distance seen rarely gets about the average rate). Empty without
 /// such edges.
+///
+/// Each distinct technique of the edge's history (`history`) is one chance,
+/// at the distance of its most recent occurrence. Only the nearest
+/// `REPEAT_DEPTH - 1` distances are told apart, so only that many steps of a
+/// history are read; the farther chances are the distinct techniques left
+/// (`Histories` keeps the count), and the whole is linear in a chain's length.
 pub fn repeat_rates(flows: &[ResolvedFlow]) -> Vec<f64> {
-    let mut hits = [0.0f64; REPEAT_DEPTH];
-    let mut chances = [0.0f64; REPEAT_DEPTH];
+    repeat_rates_counted(flows).0
+}
+
+/// [`repeat_rates`] and the work it did: trail actions built, actions
+/// walked and history steps read (tests check it stays linear).
+fn repeat_rates_counted(flows: &[ResolvedFlow]) -> (Vec<f64>, usize) {
+    let mut hits = [0u64; REPEAT_DEPTH];
+    let mut chances = [0u64; REPEAT_DEPTH];
+    let mut work = 0;
     for flow in flows {
-        let preds = predecessors(flow);
+        let mut out = vec![Vec::new(); flow.steps.len()];
         for &(a, b) in &flow.edges {
-            let Some(next) = flow.steps.get(b).and_then(|s| s.technique) else {
-                continue;
-            };
-            if a >= flow.steps.len() {
-                continue;
-            }
-            let mut met: Vec<usize> = Vec::new();
-            for (d, s) in history(flow, &preds, a).iter().rev().enumerate() {
-                let Some(t) = s.technique.filter(|t| !met.contains(t)) else {
-                    continue;
-                };
-                met.push(t);
-                let d = d.min(REPEAT_DEPTH - 1);
-                chances[d] += 1.0;
-                hits[d] += f64::from(u8::from(t == next));
+            if let (Some(v), Some(next)) =
+                (out.get_mut(a), flow.steps.get(b).and_then(|s| s.technique))
+            {
+                v.push(next);
             }
         }
+        let histories = Histories::new(flow);
+        work += histories.work();
+        histories.walk(|a, h| {
+            let steps = h.steps();
+            work += 1;
+            for &next in &out[a] {
+                let mut near = 0;
+                for (d, s) in steps.iter().rev().take(REPEAT_DEPTH - 1).enumerate() {
+                    work += 1;
+                    if s.technique.is_some_and(|t| h.back(t) == Some(d)) {
+                        chances[d] += 1;
+                        near += 1;
+                    }
+                }
+                chances[REPEAT_DEPTH - 1] += (h.distinct() - near) as u64;
+                if let Some(d) = h.back(next) {
+                    hits[d.min(REPEAT_DEPTH - 1)] += 1;
+                }
+            }
+        });
     }
+    // Counts are exact integers, so the order edges are visited in does not matter.
+    let hits = hits.map(|x| x as f64);
+    let chances = chances.map(|x| x as f64);
     let total: f64 = chances.iter().sum();
     if total == 0.0 {
-        return Vec::new();
+        return (Vec::new(), work);
     }
     let pooled = hits.iter().sum::<f64>() / total;
-    hits.iter()
+    let rates = hits
+        .iter()
         .zip(&chances)
         .map(|(h, c)| (h + pooled) / (c + 1.0))
-        .collect()
+        .collect();
+    (rates, work)
 }
 
 /// What was seen before edge `a -> ?` in a flow: the ancestors of `a` (farthest first, then by index), then `a`.
+///
+/// One BFS: O(flow) per call. To visit the histories of every action use
+/// [`Histories`], which shares the work.
 pub fn history(flow: &ResolvedFlow, preds: &[Vec<usize>], a: usize) -> Vec<Step> {
-    let mut dist = vec![usize::MAX; flow.steps.len()];
+    ancestors(preds, a)
+        .iter()
+        .map(|&i| flow.steps[i])
+        .chain([flow.steps[a]])
+        .collect()
+}
+
+/// The ancestors of `a`, farthest first (BFS distance), then by index.
+pub(crate) fn ancestors(preds: &[Vec<usize>], a: usize) -> Vec<usize> {
+    let mut dist = vec![usize::MAX; preds.len()];
     dist[a] = 0;
     let mut q = VecDeque::from([a]);
     while let Some(x) = q.pop_front() {
@@ -939,17 +989,16 @@ pub fn history(flow: &ResolvedFlow, preds: &[Vec<usize>], a: usize) -> Vec<Step>
         .map(|(i, &d)| (d, i))
         .collect();
     anc.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-    anc.iter()
-        .map(|&(_, i)| flow.steps[i])
-        .chain([flow.steps[a]])
-        .collect()
+    anc.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Predecessors of every action of a flow.
+/// Predecessors of every action of a flow (edges from or to an index
+/// outside the flow are left out).
 pub fn predecessors(flow: &ResolvedFlow) -> Vec<Vec<usize>> {
-    let mut preds = vec![Vec::new(); flow.steps.len()];
+    let n = flow.steps.len();
+    let mut preds = vec![Vec::new(); n];
     for &(a, b) in &flow.edges {
-        if let Some(v) = preds.get_mut(b) {
+        if let Some(v) = preds.get_mut(b).filter(|_| a < n) {
             v.push(a);
         }
     }
@@ -983,6 +1032,143 @@ mod tests {
                 .collect(),
             edges: (1..ids.len()).map(|i| (i - 1, i)).collect(),
         }
+    }
+
+    /// `repeat_rates` as it was first written: a BFS history per edge, read
+    /// whole (quadratic in a chain's length); the reference for the fast one.
+    fn repeat_rates_per_edge(flows: &[ResolvedFlow]) -> Vec<f64> {
+        let mut hits = [0.0f64; REPEAT_DEPTH];
+        let mut chances = [0.0f64; REPEAT_DEPTH];
+        for flow in flows {
+            let preds = predecessors(flow);
+            for &(a, b) in &flow.edges {
+                let Some(next) = flow.steps.get(b).and_then(|s| s.technique) else {
+                    continue;
+                };
+                if a >= flow.steps.len() {
+                    continue;
+                }
+                let mut met: Vec<usize> = Vec::new();
+                for (d, s) in history(flow, &preds, a).iter().rev().enumerate() {
+                    let Some(t) = s.technique.filter(|t| !met.contains(t)) else {
+                        continue;
+                    };
+                    met.push(t);
+                    let d = d.min(REPEAT_DEPTH - 1);
+                    chances[d] += 1.0;
+                    hits[d] += f64::from(u8::from(t == next));
+                }
+            }
+        }
+        let total: f64 = chances.iter().sum();
+        if total == 0.0 {
+            return Vec::new();
+        }
+        let pooled = hits.iter().sum::<f64>() / total;
+        hits.iter()
+            .zip(&chances)
+            .map(|(h, c)| (h + pooled) / (c + 1.0))
+            .collect()
+    }
+
+    /// Techniques for generated flows: a small alphabet, so that repeats
+    /// at every distance happen.
+    const ALPHABET: [&str; 9] = [
+        "T1566.001",
+        "T1059.001",
+        "T1105",
+        "T1003.001",
+        "T1021.002",
+        "T1071",
+        "T1486",
+        "T1082",
+        "T1059",
+    ];
+
+    /// A flow of `n` actions from the alphabet, some without a technique.
+    fn generated(
+        kb: &AttackKb,
+        source: &str,
+        n: usize,
+        rnd: &mut impl FnMut(usize) -> usize,
+    ) -> ResolvedFlow {
+        ResolvedFlow {
+            source: source.into(),
+            name: source.into(),
+            steps: (0..n)
+                .map(|_| {
+                    let k = rnd(ALPHABET.len() + 1);
+                    let technique = ALPHABET.get(k).map(|id| kb.technique_by_id(id).unwrap().0);
+                    Step {
+                        technique,
+                        tactic: technique.and_then(|t| kb.tactics_of(t).first().copied()),
+                    }
+                })
+                .collect(),
+            edges: Vec::new(),
+        }
+    }
+
+    fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut r = killchain_testdata::Rng(seed);
+        move |m| r.index(m)
+    }
+
+    #[test]
+    fn repeat_rates_equal_the_per_edge_reference_on_generated_flows() {
+        let kb = kb();
+        let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
+        let mut flows = Vec::new();
+        for i in 0..200 {
+            let n = 1 + rnd(40);
+            let mut f = generated(&kb, &format!("f{}", i % 7), n, &mut rnd);
+            f.edges = match i % 4 {
+                // A chain, a timeline of rows of two, a random DAG, a random graph.
+                0 => (1..n).map(|j| (j - 1, j)).collect(),
+                1 => (2..n)
+                    .flat_map(|j| [(j - 2 - (j % 2), j), (j - 1 - (j % 2), j)])
+                    .filter(|&(a, b)| a < b)
+                    .collect(),
+                2 => (0..2 * n)
+                    .map(|_| (rnd(n), rnd(n)))
+                    .filter(|&(a, b)| a < b)
+                    .collect(),
+                _ => (0..2 * n).map(|_| (rnd(n + 1), rnd(n + 1))).collect(),
+            };
+            f.edges.sort_unstable();
+            f.edges.dedup();
+            flows.push(f);
+        }
+        let want = repeat_rates_per_edge(&flows);
+        assert!(!want.is_empty());
+        // Same counts, so the same floating-point results, bit for bit.
+        assert_eq!(repeat_rates(&flows), want);
+    }
+
+    #[test]
+    fn a_20k_action_chain_trains_and_predicts_with_linear_work() {
+        // The old repeat rates read 2 * 10^8 history steps here (a BFS and a
+        // walk of the whole history per edge); the bound is linear.
+        let kb = kb();
+        let n = 20_000;
+        let mut rnd = xorshift(7);
+        let mut chain = generated(&kb, "long.csv", n, &mut rnd);
+        chain.edges = (1..n).map(|i| (i - 1, i)).collect();
+        let flows = [chain];
+        let (rates, work) = repeat_rates_counted(&flows);
+        assert_eq!(rates.len(), REPEAT_DEPTH);
+        assert!(
+            work <= (REPEAT_DEPTH + 2) * n,
+            "work {work} for {n} actions"
+        );
+        let p = Predictor::train(&kb, &flows, Weights::default());
+        assert_eq!(p.info().edges, n - 1);
+        assert_eq!(p.repeat_rates, rates);
+        // The prediction after the whole chain reads it once.
+        let r = p.rank(&flows[0].steps);
+        let sum: f64 = r.techniques.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+        assert!(r.top_techniques(&kb, 1)[0].1 > 0.0);
     }
 
     #[test]

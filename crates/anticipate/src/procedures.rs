@@ -220,11 +220,22 @@ impl Procedures {
     /// used by any entity.
     pub fn cousage(&self, seen: &[(usize, f64)]) -> Option<Vec<f64>> {
         // One pass per family, not per step: long incidents repeat families.
+        // Families in first-seen order, each found through its slot (a
+        // search of `families` per step is quadratic on long incidents).
         let mut families: Vec<(usize, f64)> = Vec::new();
+        let mut slot: Vec<usize> = vec![usize::MAX; self.parent.len()];
         for &(s, w) in seen {
             let p = self.parent(s);
-            match families.iter_mut().find(|x| x.0 == p) {
-                Some(x) => x.1 += w,
+            let i = match slot.get_mut(p) {
+                Some(i) if *i != usize::MAX => Some(*i),
+                Some(i) => {
+                    *i = families.len();
+                    None
+                }
+                None => families.iter().position(|x| x.0 == p),
+            };
+            match i {
+                Some(i) => families[i].1 += w,
                 None => families.push((p, w)),
             }
         }

@@ -31,7 +31,11 @@
 //! malformed technique ID or a malformed record (a JSON line that does not
 //! parse, a CSV record that is not UTF-8) is a [`FlowWarning`] naming the
 //! file and the row (`line N`, the line the record starts on), and the rest
-//! is kept.
+//! is kept. A CSV quoted field that never closes properly (a stray `"`:
+//! unclosed at the end of the file, or closed by a later quote that is not
+//! at the end of a field) is one warning naming the line of the opening
+//! quote; the records before its record are kept, the rest of the file is
+//! skipped (the `csv` crate would read the lines between as one field).
 
 use serde_json::Value;
 
@@ -105,7 +109,10 @@ fn header_key(s: &str) -> String {
 /// `""`; rows may have fewer or more fields than the header; blank rows
 /// (empty, or only whitespace and commas) are skipped. A record that is not
 /// UTF-8 is a warning on its line (the record is skipped), a header that is
-/// not, an error.
+/// not, an error. A quoted field that never closes properly
+/// ([`unterminated_quote`]) would swallow the lines after it: it is one
+/// warning on the quote's line, and the records from its record to the end
+/// are skipped (in the header: an error).
 fn csv_rows(
     bytes: &[u8],
     file: &str,
@@ -131,10 +138,16 @@ fn csv_rows(
             .unwrap_or(usize::MAX)
             .saturating_add(skipped)
     };
+    // A stray quote swallows the lines after it into one field, silently
+    // (the csv crate closes the field at the next quote or the end of the
+    // input). Found first: the records before its record are read, the
+    // rest of the file is skipped with one warning naming the quote's line.
+    let unterminated = unterminated_quote(bytes);
+    let readable = unterminated.map_or(bytes, |(record, _)| &bytes[..record]);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes);
+        .from_reader(readable);
     let mut record = csv::StringRecord::new();
     let mut header: Option<Vec<String>> = None;
     let mut records: Vec<(usize, csv::StringRecord)> = Vec::new();
@@ -175,8 +188,27 @@ fn csv_rows(
         }
     }
     let Some(header) = header else {
-        return Err(not("empty file".into()));
+        return Err(not(match unterminated {
+            Some((_, quote)) => format!(
+                "line {}: a quoted field in the header never closes properly (a stray \" ?)",
+                line_of(bytes, quote)
+            ),
+            None => "empty file".into(),
+        }));
     };
+    if let Some((record, quote)) = unterminated {
+        let (from, last) = (
+            line_of(bytes, record),
+            line_of(bytes, bytes.trim_ascii_end().len()),
+        );
+        warnings.push(FlowWarning {
+            file: file.to_string(),
+            object: format!("line {}", line_of(bytes, quote)),
+            reason: format!(
+                "a quoted field opens here and never closes properly (a stray \" ?); lines {from}-{last}, from its record to the end of the file, are skipped"
+            ),
+        });
+    }
     let col = |keys: &[&str]| keys.iter().find_map(|k| header.iter().position(|h| h == k));
     let tech = col(&TECHNIQUE_KEYS).ok_or_else(|| {
         not(format!(
@@ -202,6 +234,58 @@ fn csv_rows(
             tactic: cell(r, tactic),
         })
         .collect())
+}
+
+/// Where the quoting of a CSV file breaks, as (byte offset of the record,
+/// byte offset of the opening quote): a quoted field that is never closed,
+/// or one that runs over a line break and whose closing quote is followed
+/// by something other than a comma or a line break (a stray quote paired
+/// with a later one: `5" disk` ... `,"ok"`). Either way the `csv` crate
+/// would read the lines between as one field. `None` if the quoting holds.
+/// The `csv` crate's defaults: a quote opens a field only as its first
+/// byte, `""` inside is a quote, after the closing quote the field runs on
+/// unquoted (so `"a"b` on one line is `ab`, and not reported).
+fn unterminated_quote(bytes: &[u8]) -> Option<(usize, usize)> {
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let (mut state, mut record, mut quote, mut lines) = (State::FieldStart, 0, 0, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        state = match (state, b) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, b) => {
+                lines |= matches!(b, b'\r' | b'\n');
+                State::Quoted
+            }
+            (State::QuoteInQuoted, b'"') => State::Quoted,
+            (State::QuoteInQuoted, b) if lines && !matches!(b, b',' | b'\r' | b'\n') => {
+                return Some((record, quote))
+            }
+            (State::FieldStart, b'"') => {
+                (quote, lines) = (i, false);
+                State::Quoted
+            }
+            (_, b',') => State::FieldStart,
+            (_, b'\r' | b'\n') => {
+                record = i + 1;
+                State::FieldStart
+            }
+            _ => State::Unquoted,
+        };
+    }
+    (state == State::Quoted).then_some((record, quote))
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(bytes: &[u8], at: usize) -> usize {
+    1 + bytes[..at.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 /// A field by dotted path: nested objects, or a flat dotted key.
@@ -463,6 +547,49 @@ mod tests {
         assert_eq!(flow.actions[3].tactic.as_deref(), Some("credential-access"));
         // The rows' lines name the actions (the quoted line break counts).
         assert_eq!(flow.actions[3].id, "line 6#1");
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_one_warning_on_its_line_and_the_rest_is_skipped() {
+        // A stray quote in row 3's title used to pair with the first quote
+        // of row 5: rows 3 to 5 became one garbled row, T1105 and T1003
+        // vanished without a word.
+        let f = parse(
+            "technique,title\n\
+             T1566.001,\"closed, \"\"quoted\"\"\nover two lines\"\n\
+             T1059.001,\"stray quote\n\
+             T1105,ok\n\
+             T1003,\"ok\"\n",
+        );
+        assert_eq!(techniques(&f.flows[0]), ["T1566.001"]);
+        let w: Vec<String> = f.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            w,
+            ["t.csv: line 4: a quoted field opens here and never closes properly (a stray \" ?); lines 4-6, from its record to the end of the file, are skipped"]
+        );
+        // Never closed at all: the same, from its line.
+        let f = parse("technique,title\nT1566.001,ok\nT1105,\"stray\nT1003,ok\n");
+        assert_eq!(techniques(&f.flows[0]), ["T1566.001"]);
+        assert_eq!(f.warnings.len(), 1);
+        assert!(f.warnings[0]
+            .to_string()
+            .starts_with("t.csv: line 3: a quoted field opens here and never closes properly"));
+        // In the header: an error naming the line.
+        let e = parse_sequence_file(b"\ntechnique,\"title\nT1105,x\n", "x.csv").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.csv: not a sequence file: line 2: a quoted field in the header never closes properly (a stray \" ?)"
+        );
+        // Quotes inside an unquoted field, doubled quotes and a quote closed
+        // on the last byte are not unclosed.
+        for ok in [
+            "technique,title\nT1105,5\" disk\n",
+            "technique,title\nT1105,\"a \"\"b\"\"\"",
+            "technique,title\nT1105,\"a\"b\n",
+        ] {
+            assert_eq!(unterminated_quote(ok.as_bytes()), None, "{ok:?}");
+            assert!(parse(ok).warnings.is_empty(), "{ok:?}");
+        }
     }
 
     #[test]

@@ -488,8 +488,9 @@ pub struct CoverageArgs {
     /// Extra logsource pipeline (YAML), for matching --collected; repeatable.
     #[arg(long = "pipeline", value_name = "FILE")]
     pub pipelines: Vec<PathBuf>,
-    /// Most paths replayed per flow.
-    #[arg(long, default_value_t = 5000, value_name = "N")]
+    /// Most paths replayed per flow: 1 to 100000 (a flow with more routes
+    /// is replayed on its first N, and the report says so).
+    #[arg(long, default_value_t = 5000, value_parser = parse_max_paths, value_name = "N")]
     pub max_paths: usize,
 }
 
@@ -740,6 +741,19 @@ fn parse_share(s: &str) -> Result<f64, String> {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err(format!(
             "{s:?}: expected a share between 0 and 1 (0.4 = 40%)"
+        )),
+    }
+}
+
+/// `--max-paths`: 1 ..= `simulate::MAX_FLOW_PATHS`. Paths are kept in
+/// memory and every one is replayed against every control, so a flow with
+/// millions of routes is cut rather than enumerated.
+fn parse_max_paths(s: &str) -> Result<usize, String> {
+    use killchain_coverage::simulate::MAX_FLOW_PATHS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_FLOW_PATHS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: expected a number of paths per flow from 1 to {MAX_FLOW_PATHS} (the default is 5000)"
         )),
     }
 }

@@ -219,6 +219,19 @@ fn bad_arguments_fail_with_a_reason() {
     let (code, _, err) = run(&["--as-of", "yesterday"]);
     assert_eq!(code, 2);
     assert!(err.contains("--as-of"), "{err}");
+    // --max-paths: 1 to 100000 paths per flow, said before anything is read.
+    for n in ["0", "100001", "18446744073709551615", "1e9", "lots"] {
+        let (code, _, err) = run(&["--threat", "G0016", "--max-paths", n]);
+        assert_eq!(code, 2, "{n}: {err}");
+        assert!(
+            err.contains(&format!(
+                "invalid value '{n}' for '--max-paths <N>': \"{n}\": expected a number of paths per flow from 1 to 100000"
+            )),
+            "{err}"
+        );
+    }
+    let (code, _, err) = run(&["--threat", "G0016", "--max-paths", "100000"]);
+    assert_ne!(code, 2, "{err}");
     let missing = fixture("no-such-file.yaml");
     let (code, _, err) = run(&["--controls", missing.to_str().unwrap(), "--threat", "G0016"]);
     assert_eq!(code, 1);

@@ -13,22 +13,8 @@ use killchain_correlate::{
     learn_common, CommonPolicy, Commonness, Config, Correlator, EntityKey, EntityKind, Signal,
     SignalRecord,
 };
+use killchain_testdata::Rng;
 use reference::RefCorrelator;
-
-/// xorshift: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn signal(rng: &mut Rng, i: usize, t: i64) -> Signal {
     let host = rng.below(6);

@@ -51,8 +51,14 @@ pub struct AttackPath {
     pub stages: Vec<Stage>,
 }
 
-/// Paths of an Attack Flow (at most `limit`), and issues (unknown
-/// techniques, paths left out).
+/// The most paths [`flow_paths`] replays from one flow (`killchain coverage
+/// --max-paths` refuses more): a flow's routes can grow exponentially with
+/// its branches, each path is kept and replayed against every control, and
+/// 100,000 is twenty times the default of 5,000.
+pub const MAX_FLOW_PATHS: usize = 100_000;
+
+/// Paths of an Attack Flow (at most `limit`, itself at most
+/// [`MAX_FLOW_PATHS`]), and issues (unknown techniques, paths left out).
 pub fn flow_paths(
     kb: &AttackKb,
     flow: &Flow,
@@ -80,7 +86,7 @@ pub fn flow_paths(
             r
         })
         .collect();
-    let (paths, truncated) = flow.paths(limit);
+    let (paths, truncated) = flow.paths(limit.min(MAX_FLOW_PATHS));
     let name = if flow.name.is_empty() {
         input.to_string()
     } else {
