@@ -405,7 +405,7 @@ struct Rendered {
 
 struct RenderedPlacement {
     /// Keep the keyed allocations alive (see [`Rendered`]).
-    _alive: (Arc<str>, Arc<[Arc<str>]>, Arc<[Arc<str>]>),
+    _alive: Placement,
     /// `{"phase":..,"phases":[..],"phase_index":..[,"rationale":[..]]`.
     text: Vec<u8>,
 }
@@ -430,11 +430,7 @@ impl Rendered {
             .map
             .entry(key)
             .or_insert_with(|| RenderedPlacement {
-                _alive: (
-                    Arc::clone(&p.phase),
-                    Arc::clone(&p.phases),
-                    Arc::clone(&p.rationale),
-                ),
+                _alive: p.clone(),
                 text: render_placement(p, detail),
             })
             .text
