@@ -4,9 +4,12 @@
 //! The ratio is what `docs/benchmarks.md` records; absolute numbers depend on
 //! the machine.
 //!
-//! Both sides parse into the same `serde_json::Value` (with
-//! `preserve_order`, as `map` uses) and write each record the way `map`
-//! does: serialised into a reused line buffer, then through a 64 KiB
+//! The floor parses each record into a `serde_json::Value` (with
+//! `preserve_order`, keys kept in order as `map` keeps them), what a plain
+//! serde_json filter does; `map` parses into its own borrowing
+//! `killchain_map::Node`, which costs about half as much, as `killchain map`
+//! does. Both write each record the same way: serialised into a reused line
+//! buffer, then through a 64 KiB
 //! `BufWriter` into a sink that counts bytes, so neither side pays for
 //! holding hundreds of MB of output in memory. Runs alternate (floor, map,
 //! map --lean) and the best of each is kept, so machine drift during the run
@@ -168,7 +171,7 @@ fn map_pass(mapper: &Mapper<'_>, input: &[u8], detail: Detail, mapped: &mut u64)
 /// cumulatively to show where its time goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
-    /// Read the record (JSON lines into `serde_json::Value`) only.
+    /// Read the record (JSON lines into a `Node`) only.
     Read,
     /// Read, then find the ATT&CK references and place them (the finding).
     Map,
