@@ -17,6 +17,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// of staying allocated for the rest of the input.
 const MAX_RETAINED_BUFFER: usize = 8 * 1024 * 1024;
 
+/// The largest record read by default (see [`JsonRecords::with_max_record`]).
+/// Decoding costs a few times a record's size in memory; a bigger record is
+/// reported and skipped instead of taking the machine's memory with it.
+pub const DEFAULT_MAX_RECORD: usize = 256 * 1024 * 1024;
+
 /// One decoded record and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -95,7 +100,9 @@ impl<T, F: FnMut(&[u8], u64, u64) -> serde_json::Result<T>> Decode<T> for F {}
 ///
 /// Yields `Ok(Record)` per decoded record and `Err(RecordError)` per problem.
 /// After a [`RecordError::Malformed`] iteration continues; after any other
-/// error it ends. Memory use is bounded by the largest single record.
+/// error it ends. Memory use is bounded by the largest single record, and
+/// records longer than [`DEFAULT_MAX_RECORD`] (or the maximum set with
+/// [`JsonRecords::with_max_record`]) are reported and skipped unread.
 pub struct JsonRecords<R: BufRead, P = fn(&[u8]) -> serde_json::Result<Value>> {
     scanner: Scanner<R>,
     /// Decodes one record's bytes (`serde_json::from_slice` unless the
@@ -118,6 +125,8 @@ struct Scanner<R: BufRead> {
     col: u64,
     /// Index the next record gets.
     index: u64,
+    /// Records longer than this many bytes are skipped (reported as malformed).
+    max_record: usize,
 }
 
 impl<R: BufRead> JsonRecords<R> {
@@ -141,9 +150,18 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> JsonRecords<R, P>
                 line: 1,
                 col: 0,
                 index: 0,
+                max_record: DEFAULT_MAX_RECORD,
             },
             parse,
         }
+    }
+
+    /// Skips (reports as malformed, naming its line) every record longer
+    /// than `bytes` instead of reading it into memory; reading goes on with
+    /// the next one. [`DEFAULT_MAX_RECORD`] unless set.
+    pub fn with_max_record(mut self, bytes: usize) -> Self {
+        self.scanner.max_record = bytes.max(1);
+        self
     }
 
     /// Returns the underlying reader.
@@ -287,6 +305,10 @@ impl<R: BufRead> Scanner<R> {
                 }
                 break; // Last line without a newline.
             }
+            let piece = memchr(b'\n', chunk).unwrap_or(chunk.len());
+            if self.buf.len() + piece > self.max_record {
+                return self.skip_long_line(line);
+            }
             match memchr(b'\n', chunk) {
                 // Fast path: the whole line is in the reader's buffer, parse
                 // it in place without copying.
@@ -312,6 +334,39 @@ impl<R: BufRead> Scanner<R> {
         self.line += 1;
         self.col = 0;
         Ok(ndjson_record(decode, &self.buf, line, col, &mut self.index))
+    }
+
+    /// Consumes the rest of an NDJSON line that is longer than
+    /// `max_record`, without keeping it, and reports it.
+    fn skip_long_line<T>(&mut self, line: u64) -> io::Result<Step<T>> {
+        self.reset_buf();
+        loop {
+            let chunk = fill_buf(&mut self.reader)?;
+            if chunk.is_empty() {
+                break;
+            }
+            if let Some(pos) = memchr(b'\n', chunk) {
+                self.reader.consume(pos + 1);
+                break;
+            }
+            let n = chunk.len();
+            self.reader.consume(n);
+        }
+        self.line = line + 1;
+        self.col = 0;
+        let index = self.next_index();
+        Ok(Step::Yield(Err(self.too_long(line, index))))
+    }
+
+    fn too_long(&self, line: u64, index: u64) -> RecordError {
+        RecordError::Malformed {
+            line,
+            index,
+            reason: format!(
+                "record longer than {} bytes (the most read at once); skipped",
+                self.max_record
+            ),
+        }
     }
 
     /// Array mode between arrays: the next `[`, the end, or garbage.
@@ -396,11 +451,32 @@ impl<R: BufRead> Scanner<R> {
                 return Ok(self.element_at_eof(&scanner, open_line, (line, col, index), decode));
             }
             let Some(pos) = scanner.scan(chunk) else {
-                self.buf.extend_from_slice(chunk);
                 let n = chunk.len();
+                if self.buf.len() + n > self.max_record {
+                    // Too long: stop keeping it, count where it got to.
+                    let (l, c) = advance(line, col, &self.buf);
+                    let end = advance(l, c, chunk);
+                    self.reader.consume(n);
+                    self.reset_buf();
+                    return self.skip_long_element(scanner, open_line, (line, index), end);
+                }
+                self.buf.extend_from_slice(chunk);
                 self.reader.consume(n);
                 continue;
             };
+            if self.buf.len() + pos > self.max_record {
+                let (l, c) = advance(line, col, &self.buf);
+                let end = advance(l, c, &chunk[..pos]);
+                self.state = if chunk[pos] == b',' {
+                    State::ArrayNext { open_line }
+                } else {
+                    State::ArrayTop
+                };
+                self.reader.consume(pos + 1);
+                self.reset_buf();
+                (self.line, self.col) = (end.0, end.1 + 1);
+                return Ok(Step::Yield(Err(self.too_long(line, index))));
+            }
             self.state = if chunk[pos] == b',' {
                 State::ArrayNext { open_line }
             } else {
@@ -425,6 +501,44 @@ impl<R: BufRead> Scanner<R> {
             return Ok(Step::Yield(
                 parsed.map_err(|err| malformed(&err, line, col, index)),
             ));
+        }
+    }
+
+    /// Consumes the rest of an array element that is longer than
+    /// `max_record`, from the next unread byte (at line and column `end`),
+    /// without keeping it, and reports it; the `,` or `]` after it is
+    /// consumed as after any element.
+    fn skip_long_element<T>(
+        &mut self,
+        mut scanner: ElementScanner,
+        open_line: u64,
+        (line, index): (u64, u64),
+        mut end: (u64, u64),
+    ) -> io::Result<Step<T>> {
+        loop {
+            let chunk = fill_buf(&mut self.reader)?;
+            if chunk.is_empty() {
+                self.state = State::Done;
+                return Ok(Step::Yield(Err(RecordError::Truncated { line, index })));
+            }
+            match scanner.scan(chunk) {
+                Some(pos) => {
+                    self.state = if chunk[pos] == b',' {
+                        State::ArrayNext { open_line }
+                    } else {
+                        State::ArrayTop
+                    };
+                    end = advance(end.0, end.1, &chunk[..pos]);
+                    self.reader.consume(pos + 1);
+                    (self.line, self.col) = (end.0, end.1 + 1);
+                    return Ok(Step::Yield(Err(self.too_long(line, index))));
+                }
+                None => {
+                    end = advance(end.0, end.1, chunk);
+                    let n = chunk.len();
+                    self.reader.consume(n);
+                }
+            }
         }
     }
 

@@ -46,7 +46,7 @@ mod zip_input;
 pub use crate::evtx::{find_evtx_files, EvtxError, EvtxFile, EvtxRecord};
 pub use error::RecordError;
 pub use input::open_input;
-pub use json_records::{Format, JsonRecords, Record};
+pub use json_records::{Format, JsonRecords, Record, DEFAULT_MAX_RECORD};
 pub use selective::parse_selected;
 pub use windows::{detect_shape, flatten_windows, WinShape};
 pub use zip_input::{for_each_zip_member, not_log_member};

@@ -161,6 +161,65 @@ fn ndjson_very_long_line() {
     );
 }
 
+/// Reads `input` with several reader buffer sizes and a maximum record size.
+fn read_capped(input: &str, max: usize) -> Vec<Item> {
+    let expected = collect(JsonRecords::new(input.as_bytes(), Format::Auto).with_max_record(max));
+    for capacity in [1, 2, 3, 5, 7, 16, 64] {
+        let reader = BufReader::with_capacity(capacity, input.as_bytes());
+        assert_eq!(
+            collect(JsonRecords::new(reader, Format::Auto).with_max_record(max)),
+            expected,
+            "buffer capacity {capacity}"
+        );
+    }
+    expected
+}
+
+#[test]
+fn records_longer_than_the_maximum_are_reported_and_skipped() {
+    let big = "x".repeat(100);
+    let too_long = "line 2: record longer than 50 bytes (the most read at once); skipped";
+    // NDJSON: the long line is skipped whole, the next line is read.
+    let ndjson = format!("{{\"a\":1}}\n{{\"big\":\"{big}\"}}\n{{\"b\":2}}\n");
+    assert_eq!(
+        read_capped(&ndjson, 50),
+        [
+            ok(json!({"a": 1}), 1, 0),
+            err(too_long),
+            ok(json!({"b": 2}), 3, 2)
+        ]
+    );
+    // Array: an element with nested brackets, a comma and a bracket inside
+    // strings, and a line break, in the middle and as the last element.
+    let element = format!("{{\"big\": \"{big},]\", \"n\": [1, [2]],\n \"m\": {{}}}}");
+    let array = format!("[{{\"a\":1}},\n {element},\n {{\"b\":2}},\n {element}]\n[{{\"c\":3}}]");
+    assert_eq!(
+        read_capped(&array, 50),
+        [
+            ok(json!({"a": 1}), 1, 0),
+            err(too_long),
+            ok(json!({"b": 2}), 4, 2),
+            err("line 5: record longer than 50 bytes (the most read at once); skipped"),
+            ok(json!({"c": 3}), 7, 4),
+        ]
+    );
+    // The same inputs under the default maximum: everything is read.
+    assert!(read(ndjson.as_bytes(), Format::Auto)
+        .iter()
+        .all(Result::is_ok));
+    assert!(read(array.as_bytes(), Format::Auto)
+        .iter()
+        .all(Result::is_ok));
+    // A long element cut off by the end of the input is truncated.
+    let cut = format!("[{{\"a\":1}}, {{\"big\": \"{big}");
+    let items = read_capped(&cut, 50);
+    assert_eq!(items.len(), 2);
+    assert!(
+        items[1].as_ref().is_err_and(|e| e.contains("line 1")),
+        "{items:?}"
+    );
+}
+
 #[test]
 fn explicit_ndjson_reads_arrays_as_values() {
     let items = read(b"[1,2]\n[3]\n", Format::Ndjson);
