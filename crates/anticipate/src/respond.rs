@@ -113,6 +113,10 @@ impl Playbooks {
 
     /// Add a playbook file; entries replace those of the same (model, phase).
     pub fn add_yaml(&mut self, text: &str, input: &str) -> Result<usize, AnticipateError> {
+        killchain_kb::yaml_depth::check(text).map_err(|reason| AnticipateError::Playbook {
+            input: input.to_string(),
+            reason,
+        })?;
         let file: PlaybookFile =
             yaml_serde::from_str(text).map_err(|e| AnticipateError::Playbook {
                 input: input.to_string(),

@@ -171,6 +171,35 @@ fn rules_check_lists_what_does_not_load() {
     assert!(text.contains("3 documents: 2 loaded"), "{text}");
 }
 
+#[test]
+fn rules_nested_too_deep_are_refused_before_the_yaml_parser() {
+    // 50,000 `[` kept rsigma-parser busy for seconds per file; now the file
+    // is invalid with the line where it gets too deep, next to a good rule.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("rules/whoami.yml"), dir.path().join("whoami.yml")).unwrap();
+    let deep = format!(
+        "title: deep\nlogsource:\n  product: windows\ndetection: {}\n",
+        "[".repeat(50_000)
+    );
+    std::fs::write(dir.path().join("deep.yml"), deep).unwrap();
+    let out = bin()
+        .args(["rules", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("deep.yml")
+            && text.contains("line 4: collections nested more than 128 levels deep"),
+        "{text}"
+    );
+    assert!(
+        text.contains("loaded") && !text.contains(" 0 loaded"),
+        "{text}"
+    );
+}
+
 /// `hunt` over `files` (in this order) with the correlation fixture rules.
 fn hunt_correlation(files: &[&str], extra: &[&str]) -> (i32, String, String) {
     let mut cmd = bin();

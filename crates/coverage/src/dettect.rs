@@ -100,6 +100,10 @@ pub fn load_dettect(
     tests: &TestPolicy,
     as_of: Option<jiff::civil::Date>,
 ) -> Result<(Vec<Control>, Vec<Issue>), CoverageError> {
+    killchain_kb::yaml_depth::check(text_in).map_err(|reason| CoverageError::Format {
+        input: input.to_string(),
+        reason,
+    })?;
     let file: DettectFile =
         yaml_serde::from_str(text_in).map_err(|source| CoverageError::Yaml {
             input: input.to_string(),

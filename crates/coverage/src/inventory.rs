@@ -245,6 +245,10 @@ pub fn load_inventory(
     resolver: &Resolver<'_>,
     opts: &LoadOptions,
 ) -> Result<(Vec<Control>, Vec<Issue>), CoverageError> {
+    killchain_kb::yaml_depth::check(text).map_err(|reason| CoverageError::Format {
+        input: input.to_string(),
+        reason,
+    })?;
     let file: InventoryFile = yaml_serde::from_str(text).map_err(|source| CoverageError::Yaml {
         input: input.to_string(),
         source,

@@ -47,6 +47,10 @@ impl Collected {
     }
     /// A YAML file (`collected: [...]` or a list).
     pub fn from_yaml(text: &str, input: &str) -> Result<Collected, crate::CoverageError> {
+        killchain_kb::yaml_depth::check(text).map_err(|reason| crate::CoverageError::Format {
+            input: input.to_string(),
+            reason,
+        })?;
         let f: CollectedFile =
             yaml_serde::from_str(text).map_err(|source| crate::CoverageError::Yaml {
                 input: input.to_string(),

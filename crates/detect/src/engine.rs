@@ -166,7 +166,10 @@ impl Engine {
         // in file order.
         let collections: Vec<_> = texts
             .par_iter()
-            .map(|t| rsigma_parser::parse_sigma_yaml(&t.text))
+            .map(|t| {
+                killchain_kb::yaml_depth::check(&t.text)?;
+                rsigma_parser::parse_sigma_yaml(&t.text).map_err(|e| e.to_string())
+            })
             .collect();
         for (t, collection) in texts.iter().zip(collections) {
             let collection = match collection {
@@ -176,7 +179,7 @@ impl Engine {
                         path: t.path.clone(),
                         title: "(unparsed file)".into(),
                         id: None,
-                        outcome: Outcome::Invalid(e.to_string()),
+                        outcome: Outcome::Invalid(e),
                     });
                     continue;
                 }

@@ -141,11 +141,17 @@ pub enum PipelineError {
     },
     #[error("pipeline {input}: source {id:?} is defined twice")]
     DuplicateSource { input: String, id: String },
+    #[error("pipeline {input}: {reason}")]
+    Nesting { input: String, reason: String },
 }
 
 impl PipelineFile {
     /// Parses a pipeline; `input` names it in errors.
     pub fn from_yaml(text: &str, input: &str) -> Result<PipelineFile, PipelineError> {
+        killchain_kb::yaml_depth::check(text).map_err(|reason| PipelineError::Nesting {
+            input: input.to_string(),
+            reason,
+        })?;
         let p: PipelineFile = yaml_serde::from_str(text).map_err(|source| PipelineError::Yaml {
             input: input.to_string(),
             source,

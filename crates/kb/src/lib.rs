@@ -26,6 +26,7 @@ pub mod error;
 pub mod index;
 pub mod models;
 pub mod stix;
+pub mod yaml_depth;
 
 pub use attack::{AttackData, AttackKb};
 pub use error::KbError;

@@ -158,6 +158,10 @@ fn yes() -> bool {
 impl Model {
     /// Parse a model from YAML. `input` names the file in errors.
     pub fn from_yaml(text: &str, input: &str, origin: Origin) -> Result<Model, KbError> {
+        crate::yaml_depth::check(text).map_err(|reason| KbError::Model {
+            input: input.to_string(),
+            reason,
+        })?;
         let file: ModelFile = yaml_serde::from_str(text).map_err(|source| KbError::Yaml {
             input: input.to_string(),
             source,

@@ -212,6 +212,9 @@ fn build_options(ctx: &Context, opts: &IncidentOpts) -> Result<BuildOptions> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read {}", p.display()))?;
+            if let Err(reason) = killchain_kb::yaml_depth::check(&text) {
+                bail!("{}: not an asset config: {reason}", p.display());
+            }
             let cfg: AssetConfig = yaml_serde::from_str(&text)
                 .with_context(|| format!("{}: not an asset config", p.display()))?;
             Assets::new(&cfg).with_context(|| p.display().to_string())?
