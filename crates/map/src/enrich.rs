@@ -624,13 +624,16 @@ fn next_escape(bytes: &[u8]) -> Option<usize> {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
     let equal = |v: u64, c: u8| below(v ^ (ONES * u64::from(c)), 1);
+    let flags = |w: [u8; 8]| {
+        let v = u64::from_le_bytes(w);
+        below(v, 0x20) | equal(v, b'"') | equal(v, b'\\')
+    };
     let mut words = bytes.chunks_exact(8);
     let mut base = 0;
     for word in &mut words {
         let mut w = [0; 8];
         w.copy_from_slice(word);
-        let v = u64::from_le_bytes(w);
-        let flagged = below(v, 0x20) | equal(v, b'"') | equal(v, b'\\');
+        let flagged = flags(w);
         if flagged != 0 {
             return Some(base + (flagged.trailing_zeros() / 8) as usize);
         }
@@ -742,6 +745,9 @@ impl<'a> Root<'a> {
 /// finds, except for the new objects it creates, which the planner reuses.
 struct Planner<'a> {
     root: Root<'a>,
+    /// [head] -> the top-level object edit planned for it (`NONE` before the
+    /// first path under it): later paths go straight to it.
+    head_objects: [usize; HEADS],
     edits: Vec<Edit<'a>>,
     flat_paths: Vec<Path<'a>>,
 }
@@ -758,6 +764,7 @@ impl<'a> Planner<'a> {
         });
         Planner {
             root: Root::new(root),
+            head_objects: [NONE; HEADS],
             edits,
             flat_paths: Vec::new(),
         }
@@ -887,11 +894,21 @@ impl<'a> Planner<'a> {
                 self.push(parent, key, What::Leaf(leaf));
                 return;
             }
-            (parent, level) = match found {
-                // can_nest saw to it that this is an object.
-                Some((key, value)) => (self.object(parent, Key::Existing(key)), value.as_object()),
-                None => (self.object(parent, Key::New(seg)), None),
+            let key = found.map_or(Key::New(seg), |(k, _)| Key::Existing(k));
+            parent = match head.filter(|_| i == 0) {
+                // The head's key is the same for every path under it.
+                Some(h) => match self.head_objects[h] {
+                    NONE => {
+                        let at = self.object(parent, key);
+                        self.head_objects[h] = at;
+                        at
+                    }
+                    at => at,
+                },
+                None => self.object(parent, key),
             };
+            // can_nest saw to it that an existing value here is an object.
+            level = found.and_then(|(_, value)| value.as_object());
         }
     }
 
