@@ -201,6 +201,36 @@ impl<'a> Node<'a> {
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         self.as_object()?.get(key)
     }
+
+    /// The value at a JSON Pointer (RFC 6901: `/killchain/record`, `~1` for
+    /// `/` and `~0` for `~` in keys, array elements by index), as
+    /// `serde_json::Value::pointer` finds it.
+    pub fn pointer(&self, pointer: &str) -> Option<&Node<'a>> {
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        let rest = pointer.strip_prefix('/')?;
+        rest.split('/').try_fold(self, |node, token| {
+            let token: Cow<'_, str> = if token.contains('~') {
+                Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+            } else {
+                Cow::Borrowed(token)
+            };
+            match node {
+                Node::Object(map) => map.get(&token),
+                Node::Array(items) => parse_index(&token).and_then(|i| items.get(i)),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// An array index in a JSON Pointer: digits, no leading zero (serde_json's rule).
+fn parse_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// Compares content with a `Value` (for tests and callers holding both).
@@ -394,6 +424,33 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(100_000);
         assert!(serde_json::from_str::<Node<'_>>(&deep).is_err());
+    }
+
+    #[test]
+    fn pointers_find_what_value_pointers_find() {
+        let v = json!({"a": {"b/c": [10, {"d~e": "x"}]}, "": 1, "n": null});
+        let node = Node::from_value(&v);
+        for p in [
+            "",
+            "/a",
+            "/a/b~1c",
+            "/a/b~1c/0",
+            "/a/b~1c/1/d~0e",
+            "/a/b~1c/01",
+            "/a/b~1c/+1",
+            "/a/b~1c/2",
+            "/",
+            "/n",
+            "/n/x",
+            "a",
+            "/a/missing",
+        ] {
+            assert_eq!(
+                node.pointer(p).map(Node::to_value),
+                v.pointer(p).cloned(),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]

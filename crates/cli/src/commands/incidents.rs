@@ -30,7 +30,6 @@ use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
 use killchain_map::{Mapper, Node};
 use killchain_store::Store;
-use serde_json::Value;
 
 use crate::cli::{GlobalOpts, IncidentOpts, IncidentsArgs, IncidentsCommand, SeverityPreset};
 use crate::context::{self, Context};
@@ -69,7 +68,7 @@ pub fn after_hunt<'a>(
     let mapper = Mapper::new(&ctx.kb, &ctx.models, Vec::new(), FieldPaths::default());
     let mut reader = Reader::default();
     for (i, line) in lines.enumerate() {
-        match serde_json::from_slice::<Value>(line) {
+        match serde_json::from_slice::<Node<'_>>(line) {
             Ok(v) => reader.record(&v, "hunt", i as u64 + 1, &mapper),
             Err(e) => reader.bad(format!("hunt:line {}: {e}", i + 1)),
         }
@@ -97,16 +96,22 @@ impl Reader {
             Ok(r) => r,
             Err(e) => return self.bad(format!("{label}: cannot open: {e}")),
         };
-        for item in JsonRecords::new(reader, Format::Auto) {
+        let mut records = JsonRecords::new(reader, Format::Auto);
+        // Each record a `Node` borrowing the reader's buffer, as `map` reads.
+        while let Some(item) = records.next_with(|bytes, line, _| {
+            let v: Node<'_> = serde_json::from_slice(bytes)?;
+            self.record(&v, &label, line, mapper);
+            Ok(())
+        }) {
             match item {
-                Ok(rec) => self.record(&rec.value, &label, rec.line, mapper),
+                Ok(()) => {}
                 Err(e @ RecordError::Io { .. }) => return self.bad(format!("{label}:{e}")),
                 Err(e) => self.bad(format!("{label}:{e}")),
             }
         }
     }
 
-    fn record(&mut self, v: &Value, label: &str, line: u64, mapper: &Mapper<'_>) {
+    fn record(&mut self, v: &Node<'_>, label: &str, line: u64, mapper: &Mapper<'_>) {
         self.records += 1;
         match signal_of(v, label, line, mapper) {
             Ok(s) => self.signals.push(s),
@@ -116,34 +121,34 @@ impl Reader {
 }
 
 /// One findings record as a signal.
-fn signal_of(v: &Value, label: &str, line: u64, mapper: &Mapper<'_>) -> Result<Signal, String> {
+fn signal_of(v: &Node<'_>, label: &str, line: u64, mapper: &Mapper<'_>) -> Result<Signal, String> {
     if !v.is_object() {
         return Err("not a JSON object".into());
     }
     let kc = v.pointer("/killchain/record");
     let get_str = |k: &str| {
         kc.and_then(|r| r.get(k)).and_then(|x| match x {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Node::String(s) => Some(s.to_string()),
+            Node::Number(n) => Some(n.to_string()),
             _ => None,
         })
     };
     let file = get_str("file")
         .or_else(|| {
             v.pointer("/log/file/path")
-                .and_then(Value::as_str)
+                .and_then(Node::as_str)
                 .map(String::from)
         })
         .or_else(|| {
             v.get("log.file.path")
-                .and_then(Value::as_str)
+                .and_then(Node::as_str)
                 .map(String::from)
         });
     let rref = match (kc, file) {
         (Some(r), file) => RecordRef {
             file,
-            line: r.get("line").and_then(Value::as_u64),
-            index: r.get("index").and_then(Value::as_u64),
+            line: r.get("line").and_then(Node::as_u64),
+            index: r.get("index").and_then(Node::as_u64),
             record_id: get_str("id").or_else(|| get_str("record_id")),
         },
         // Not written by killchain: the findings file is the record's place.
@@ -153,22 +158,21 @@ fn signal_of(v: &Value, label: &str, line: u64, mapper: &Mapper<'_>) -> Result<S
             ..RecordRef::default()
         },
     };
-    let node = Node::from_value(v);
-    let mapped = mapper.map_record(&node, rref);
-    let mut s = Signal::from_finding(&mapped.finding, Some(&node))
+    let mapped = mapper.map_record(v, rref);
+    let mut s = Signal::from_finding(&mapped.finding, Some(v))
         .map_err(|e| format!("{e} (no @timestamp or other time field)"))?;
     // The placements the producer wrote win over the recomputed ones.
-    if let Some(Value::Object(models)) = v.get("kill_chain") {
+    if let Some(Node::Object(models)) = v.get("kill_chain") {
         for (m, p) in models {
             let (Some(phase), Some(index)) = (
-                p.get("phase").and_then(Value::as_str),
-                p.get("phase_index").and_then(Value::as_u64),
+                p.get("phase").and_then(Node::as_str),
+                p.get("phase_index").and_then(Node::as_u64),
             ) else {
                 continue;
             };
-            s.phases.retain(|x| &*x.model != m.as_str());
+            s.phases.retain(|x| &*x.model != m);
             s.phases.push(PhaseAt {
-                model: Arc::from(m.as_str()),
+                model: Arc::from(m),
                 phase: Arc::from(phase),
                 index: index as usize,
             });
