@@ -20,7 +20,7 @@ use jiff::tz::TimeZone;
 use jiff::{civil, Timestamp};
 
 use crate::finding::{Entities, Process, RuleRef};
-use crate::path::{self, EntryMasks, HeadId, Heads, Live, Present, LIVE_CAP};
+use crate::path::{self, EntryMasks, HeadId, HeadPath, Heads, Present, LIVE_CAP};
 
 /// Everything [`extract_facts`] finds in one record.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -477,11 +477,11 @@ const PRODUCTS: &[(&str, &[&[Test]])] = &[
     ("ecs", &[&[Test::Exists("threat")]]),
 ];
 
-/// A compiled path: where to look and which head gates it.
+/// A compiled path: where to look, which head gates it, which fact it feeds.
 #[derive(Debug)]
 struct Entry {
-    path: Cow<'static, str>,
-    head: HeadId,
+    path: HeadPath,
+    slot: Slot,
     cond: Cond,
 }
 
@@ -495,8 +495,6 @@ struct Compiled {
     heads: Heads,
     /// Every slot's entries, slot after slot, each slot in priority order.
     entries: Vec<Entry>,
-    /// Slot -> its range in `entries`.
-    ranges: Vec<(usize, usize)>,
     /// Entries under each head: a record's live entries are the union over
     /// its heads, so most of the ~200 entries are never looked at.
     masks: EntryMasks,
@@ -507,13 +505,11 @@ struct Compiled {
 static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     let mut heads = Heads::new();
     let mut entries: Vec<Entry> = Vec::new();
-    let mut ranges = vec![(0, 0); SLOTS];
     for &(slot, srcs) in TABLE {
-        let start = entries.len();
         for &src in srcs {
             let mut push = |path: Cow<'static, str>, cond: Cond| {
-                let head = heads.id(&path);
-                entries.push(Entry { path, head, cond });
+                let path = heads.path(path);
+                entries.push(Entry { path, slot, cond });
             };
             match src {
                 At(p) => push(Cow::Borrowed(p), Cond::None),
@@ -530,7 +526,6 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
                 }
             }
         }
-        ranges[slot as usize] = (start, entries.len());
     }
     let products = PRODUCTS
         .iter()
@@ -543,225 +538,258 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
         })
         .collect();
     let title = heads.id("title");
-    let masks = EntryMasks::new(entries.iter().map(|e| e.head));
+    let masks = EntryMasks::new(entries.iter().map(|e| e.path.head()));
     Compiled {
         heads,
         entries,
-        ranges,
         masks,
         products,
         title,
     }
 });
 
-/// Reads facts from one record, with the head gate computed once.
-struct Reader<'r> {
-    record: &'r Node<'r>,
-    present: Present<'r>,
-    table: &'static Compiled,
-    live: Live,
-    has_title: bool,
+/// The facts of one record as [`extract_facts`] fills them: the table's
+/// live entries are probed in one pass, in table order (slot after slot,
+/// each slot in priority order), and every value goes to its entry's slot.
+/// A single-valued slot is done at its first usable value; the entries left
+/// for it are skipped, as a probe per slot stopping there would.
+#[derive(Default)]
+struct Filler {
+    /// Single-valued slots already filled, one bit per [`Slot`].
+    done: u32,
+    time: Option<Timestamp>,
+    entities: Entities,
+    pid: Option<u64>,
+    parent_pid: Option<u64>,
+    /// The text slots' values, by slot (the others stay `None`).
+    texts: [Option<String>; SLOTS],
 }
 
-impl<'r> Reader<'r> {
-    fn new(record: &'r Node<'r>) -> Self {
-        let table: &'static Compiled = &COMPILED;
-        let present = table.heads.scan(record);
-        let live = table.masks.live(&present);
-        let has_title = present.exists(record, table.title, "title");
-        Reader {
-            record,
-            present,
-            table,
-            live,
-            has_title,
-        }
-    }
-
-    /// Calls `f` with each value of the slot's paths, in order, until it breaks.
-    fn each(&self, slot: Slot, f: &mut dyn FnMut(&'r Node<'r>) -> ControlFlow<()>) {
-        let (start, end) = self.table.ranges[slot as usize];
-        let flow = self
-            .live
-            .each_in(start, end, |i| self.probe(&self.table.entries[i], f));
-        if flow.is_break() {
+impl Filler {
+    fn probe<'r>(
+        &mut self,
+        record: &'r Node<'r>,
+        present: &Present<'r>,
+        e: &Entry,
+        has_title: bool,
+    ) {
+        let bit = 1u32 << e.slot as u32;
+        if self.done & bit != 0 {
             return;
         }
-        // Entries past the live mask (only if the table outgrows it).
-        for e in &self.table.entries[LIVE_CAP.max(start).min(end)..end] {
-            if self.present.has(e.head) && self.probe(e, f).is_break() {
-                return;
-            }
-        }
-    }
-
-    fn probe(
-        &self,
-        e: &Entry,
-        f: &mut dyn FnMut(&'r Node<'r>) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
-        let cond = e.cond;
-        let cond_ok = match cond {
-            Cond::WithTitle => self.has_title,
-            Cond::WithoutTitle => !self.has_title,
+        let cond_ok = match e.cond {
+            Cond::WithTitle => has_title,
+            Cond::WithoutTitle => !has_title,
             _ => true,
         };
         if !cond_ok {
-            return ControlFlow::Continue(());
+            return;
         }
-        self.present.visit(self.record, e.head, &e.path, &mut |v| {
-            let value_ok = match (cond, v) {
+        let _ = present.visit_path(record, &e.path, &mut |v| {
+            let value_ok = match (e.cond, v) {
                 (Cond::FilePath, Node::String(s)) => looks_like_file_path(s.trim()),
-                (Cond::NotIp, Node::String(s)) => s.trim().parse::<IpAddr>().is_err(),
+                (Cond::NotIp, Node::String(s)) => !is_ip(s.trim()),
                 (Cond::FilePath | Cond::NotIp, _) => false,
                 _ => true,
             };
             if value_ok {
-                f(v)
+                self.take(e.slot, bit, v)
             } else {
                 ControlFlow::Continue(())
             }
-        })
-    }
-
-    /// The first value of the slot that `parse` accepts.
-    fn first<T>(&self, slot: Slot, parse: impl Fn(&'r Node<'r>) -> Option<T>) -> Option<T> {
-        let mut found = None;
-        self.each(slot, &mut |v| match parse(v) {
-            Some(t) => {
-                found = Some(t);
-                ControlFlow::Break(())
-            }
-            None => ControlFlow::Continue(()),
         });
-        found
     }
 
-    /// The first usable text (strings, or numbers rendered) of the slot.
-    fn first_text(&self, slot: Slot) -> Option<String> {
-        self.first(slot, |v| {
-            let t = path::scalar_text(v)?;
-            (!is_placeholder(&t)).then(|| t.into_owned())
-        })
-    }
-
-    /// Every distinct accepted string of the slot, in order.
-    fn all_strings(&self, slot: Slot, out: &mut Vec<String>, accept: impl Fn(&str) -> bool) {
-        self.each(slot, &mut |v| {
-            if let Node::String(s) = v {
-                let t = s.trim();
-                if !is_placeholder(t) && accept(t) && !out.iter().any(|o| o == t) {
-                    out.push(t.to_string());
+    /// One value for `slot`: breaks when it fills a single-valued slot.
+    fn take(&mut self, slot: Slot, bit: u32, v: &Node<'_>) -> ControlFlow<()> {
+        let e = &mut self.entities;
+        match slot {
+            Slot::Time => {
+                if let Some(t) = parse_time(v) {
+                    self.time = Some(t);
+                    return self.filled(bit);
                 }
             }
-            ControlFlow::Continue(())
-        });
+            Slot::Pid | Slot::ParentPid => {
+                if let Some(pid) = parse_pid(v) {
+                    match slot {
+                        Slot::Pid => self.pid = Some(pid),
+                        _ => self.parent_pid = Some(pid),
+                    }
+                    return self.filled(bit);
+                }
+            }
+            Slot::Host => push_string(v, &mut e.hosts, looks_like_host),
+            Slot::User => push_string(v, &mut e.users, |_| true),
+            Slot::SrcIp => push_string(v, &mut e.source_ips, is_ip),
+            Slot::DstIp => push_string(v, &mut e.destination_ips, is_ip),
+            Slot::Domain => push_string(v, &mut e.domains, looks_like_domain),
+            Slot::Url => push_string(v, &mut e.urls, |s| !s.contains(char::is_whitespace)),
+            Slot::Hash => {
+                if let Node::String(s) = v {
+                    push_hashes(s, &mut e.file_hashes);
+                }
+            }
+            Slot::EntityId
+            | Slot::Executable
+            | Slot::CommandLine
+            | Slot::ParentExecutable
+            | Slot::RuleId
+            | Slot::RuleName
+            | Slot::RuleLevel
+            | Slot::RecordId
+            | Slot::EventCode
+            | Slot::LogPath => {
+                if let Some(t) = path::scalar_text(v).filter(|t| !is_placeholder(t)) {
+                    self.texts[slot as usize] = Some(t.into_owned());
+                    return self.filled(bit);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn filled(&mut self, bit: u32) -> ControlFlow<()> {
+        self.done |= bit;
+        ControlFlow::Break(())
+    }
+
+    fn text(&mut self, slot: Slot) -> Option<String> {
+        self.texts[slot as usize].take()
+    }
+}
+
+/// Appends `v` (a string, trimmed) to `out` unless it is a placeholder,
+/// fails `accept` or is there already.
+fn push_string(v: &Node<'_>, out: &mut Vec<String>, accept: impl Fn(&str) -> bool) {
+    if let Node::String(s) = v {
+        let t = s.trim();
+        if !is_placeholder(t) && accept(t) && !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
     }
 }
 
 /// Finds time, entities, rule, product and provenance in `record`.
 pub fn extract_facts(record: &Node<'_>) -> RecordFacts {
-    let r = Reader::new(record);
-    let mut e = Entities::default();
-    r.all_strings(Slot::Host, &mut e.hosts, looks_like_host);
-    r.all_strings(Slot::User, &mut e.users, |_| true);
-    r.all_strings(Slot::SrcIp, &mut e.source_ips, is_ip);
-    r.all_strings(Slot::DstIp, &mut e.destination_ips, is_ip);
-    r.each(Slot::Hash, &mut |v| {
-        if let Node::String(s) = v {
-            push_hashes(s, &mut e.file_hashes);
-        }
+    let table: &'static Compiled = &COMPILED;
+    let present = table.heads.scan(record);
+    let has_title = present.exists(record, table.title, "title");
+    let mut f = Filler::default();
+    let n = table.entries.len();
+    let _ = table.masks.live(&present).each_in(0, n, |i| {
+        f.probe(record, &present, &table.entries[i], has_title);
         ControlFlow::Continue(())
     });
-    r.all_strings(Slot::Domain, &mut e.domains, looks_like_domain);
-    r.all_strings(Slot::Url, &mut e.urls, |s| !s.contains(char::is_whitespace));
+    // Entries past the live mask (only if the table outgrows it); they come
+    // after every entry below it, so slot order holds.
+    for e in &table.entries[LIVE_CAP.min(n)..] {
+        if present.has(e.path.head()) {
+            f.probe(record, &present, e, has_title);
+        }
+    }
 
     let process = Process {
-        pid: r.first(Slot::Pid, parse_pid),
-        entity_id: r.first_text(Slot::EntityId),
-        executable: r.first_text(Slot::Executable),
-        command_line: r.first_text(Slot::CommandLine),
-        parent_executable: r.first_text(Slot::ParentExecutable),
-        parent_pid: r.first(Slot::ParentPid, parse_pid),
+        pid: f.pid,
+        entity_id: f.text(Slot::EntityId),
+        executable: f.text(Slot::Executable),
+        command_line: f.text(Slot::CommandLine),
+        parent_executable: f.text(Slot::ParentExecutable),
+        parent_pid: f.parent_pid,
     };
-    e.process = (process != Process::default()).then_some(process);
-
     let rule = RuleRef {
-        id: r.first_text(Slot::RuleId),
-        name: r.first_text(Slot::RuleName),
-        level: r.first_text(Slot::RuleLevel),
+        id: f.text(Slot::RuleId),
+        name: f.text(Slot::RuleName),
+        level: f.text(Slot::RuleLevel),
     };
-
+    let mut entities = std::mem::take(&mut f.entities);
+    entities.process = (process != Process::default()).then_some(process);
     RecordFacts {
-        time: r.first(Slot::Time, parse_time),
-        entities: e,
+        time: f.time,
+        entities,
         rule: (rule != RuleRef::default()).then_some(rule),
-        product: r.product().map(str::to_string),
-        record_id: r.first_text(Slot::RecordId),
-        event_code: r.first_text(Slot::EventCode),
-        log_file_path: r.first_text(Slot::LogPath),
+        product: product(table, &present, record).map(str::to_string),
+        record_id: f.text(Slot::RecordId),
+        event_code: f.text(Slot::EventCode),
+        log_file_path: f.text(Slot::LogPath),
     }
 }
 
 /// The product that produced `record`, from the shape of its fields.
 pub fn detect_product(record: &Node<'_>) -> Option<&'static str> {
-    Reader::new(record).product()
+    let table: &'static Compiled = &COMPILED;
+    product(table, &table.heads.scan(record), record)
 }
 
-impl Reader<'_> {
-    fn product(&self) -> Option<&'static str> {
-        let holds = |&(t, head): &(Test, HeadId)| {
-            if !self.present.has(head) {
-                return false;
+fn product<'r>(
+    table: &Compiled,
+    present: &Present<'r>,
+    record: &'r Node<'r>,
+) -> Option<&'static str> {
+    let holds = |&(t, head): &(Test, HeadId)| {
+        if !present.has(head) {
+            return false;
+        }
+        match t {
+            Test::Exists(p) => path::exists(record, p),
+            Test::Eq(p, want) => {
+                let mut hit = false;
+                let _ = present.visit(record, head, p, &mut |v| {
+                    hit = v.as_str() == Some(want);
+                    if hit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                hit
             }
-            match t {
-                Test::Exists(p) => path::exists(self.record, p),
-                Test::Eq(p, want) => {
-                    let mut hit = false;
-                    let _ = self.present.visit(self.record, head, p, &mut |v| {
-                        hit = v.as_str() == Some(want);
-                        if hit {
-                            ControlFlow::Break(())
-                        } else {
-                            ControlFlow::Continue(())
-                        }
-                    });
-                    hit
-                }
-                Test::AnyPrefix(p, prefix) => {
-                    let mut hit = false;
-                    let _ = self.present.visit(self.record, head, p, &mut |v| {
-                        hit = v
-                            .as_str()
-                            .is_some_and(|s| s.trim_start().starts_with(prefix));
-                        if hit {
-                            ControlFlow::Break(())
-                        } else {
-                            ControlFlow::Continue(())
-                        }
-                    });
-                    hit
-                }
+            Test::AnyPrefix(p, prefix) => {
+                let mut hit = false;
+                let _ = present.visit(record, head, p, &mut |v| {
+                    hit = v
+                        .as_str()
+                        .is_some_and(|s| s.trim_start().starts_with(prefix));
+                    if hit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                hit
             }
-        };
-        self.table
-            .products
-            .iter()
-            .find(|(_, alternatives)| alternatives.iter().any(|all| all.iter().all(holds)))
-            .map(|&(name, _)| name)
-    }
+        }
+    };
+    table
+        .products
+        .iter()
+        .find(|(_, alternatives)| alternatives.iter().any(|all| all.iter().all(holds)))
+        .map(|&(name, _)| name)
 }
 
 /// Values that mean "no value" in the wild (Windows `-`, Splunk CIM `unknown`).
+/// By length first: most values are none of these, and each length has one
+/// candidate.
 fn is_placeholder(s: &str) -> bool {
-    s.is_empty()
-        || ["-", "null", "(null)", "n/a", "unknown"]
-            .iter()
-            .any(|p| s.eq_ignore_ascii_case(p))
+    let candidate = match s.len() {
+        0 => return true,
+        1 => "-",
+        3 => "n/a",
+        4 => "null",
+        6 => "(null)",
+        7 => "unknown",
+        _ => return false,
+    };
+    s.eq_ignore_ascii_case(candidate)
 }
 
+/// Whether `s` is an IPv4 or IPv6 address. Host names and paths are
+/// refused at their first byte that no address contains (std's parser takes
+/// only digits, hex letters, `.` and `:`), before the parse.
 fn is_ip(s: &str) -> bool {
-    s.parse::<IpAddr>().is_ok()
+    s.bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+        && s.parse::<IpAddr>().is_ok()
 }
 
 fn looks_like_host(s: &str) -> bool {
@@ -881,6 +909,9 @@ pub fn parse_time_str(s: &str) -> Option<Timestamp> {
     if !first.is_ascii_digit() {
         return None;
     }
+    if let Some(t) = parse_iso_common(s) {
+        return Some(t);
+    }
     // Pick the parser by shape: a failed parse builds an error, which costs
     // more than looking. The offset sign, if any, comes after the date.
     let b = s.as_bytes();
@@ -911,6 +942,108 @@ pub fn parse_time_str(s: &str) -> Option<Timestamp> {
     }
 }
 
+/// The shapes nearly every record's time has, read without jiff (whose
+/// parse was most of fact extraction's cost per value):
+/// `YYYY-MM-DD[T ]HH:MM:SS[.fraction]` then nothing (UTC), `Z`, or an
+/// offset `+HH:MM` / `+HHMM`, optionally after one space (Hayabusa). `None`
+/// means "not one of these", never "invalid": the caller then asks jiff,
+/// which gives the same answer for these shapes (a differential test holds
+/// the two together). Years outside 1000-8999, leap seconds, `-00:00` and
+/// impossible dates are left to jiff.
+fn parse_iso_common(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let two = |i: usize| -> Option<i64> {
+        let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (hi < 10 && lo < 10).then(|| i64::from(hi * 10 + lo))
+    };
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let shape_ok = b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b' ')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape_ok
+        || !(1000..9000).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            nanos = nanos * 10 + i64::from(b[i] - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        // 9 - digits < 9: the scale fits.
+        nanos *= 10_i64.pow((9 - digits) as u32);
+    }
+    let offset = match &b[i..] {
+        [] | [b'Z'] => 0,
+        [b' ', rest @ ..] | rest => {
+            let (sign, hh, mm) = match rest {
+                [sign, h1, h2, b':', m1, m2] | [sign, h1, h2, m1, m2] => {
+                    (*sign, [*h1, *h2], [*m1, *m2])
+                }
+                _ => return None,
+            };
+            let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+            let hours = digit(hh[0])? * 10 + digit(hh[1])?;
+            let minutes = digit(mm[0])? * 10 + digit(mm[1])?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            match sign {
+                b'+' => seconds,
+                b'-' if seconds != 0 => -seconds,
+                _ => return None,
+            }
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    // Within 1000-8999 plus a day either way: always in jiff's range.
+    Timestamp::new(secs, i32::try_from(nanos).ok()?).ok()
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// `whole` units plus `frac` billionths of a unit since the epoch; the unit
 /// is seconds, or milli/micro/nanoseconds when the number is too large to be
 /// seconds (past year 5138).
@@ -927,6 +1060,10 @@ fn epoch(whole: i128, frac: i128) -> Option<Timestamp> {
     }
     Timestamp::from_nanosecond(nanos).ok()
 }
+
+#[cfg(test)]
+#[path = "facts_oracle.rs"]
+mod oracle;
 
 #[cfg(test)]
 mod tests {
@@ -1006,6 +1143,35 @@ mod tests {
         }
         assert_eq!(parse_time(&json!(0.25)), None);
         assert_eq!(parse_time(&json!(true)), None);
+    }
+
+    #[test]
+    fn common_time_shapes_skip_jiff() {
+        for s in [
+            "2026-03-02T10:00:00.000Z",
+            "2026-03-02T10:00:00.000+0000",
+            "2026-03-02 10:00:00.000 +00:00",
+            "2026-03-02 10:00:00.000",
+            "2026-03-02T10:00:00-05:30",
+        ] {
+            assert_eq!(
+                parse_iso_common(s),
+                s.replace(" +", "+").parse::<Timestamp>().ok().or_else(|| {
+                    let dt: civil::DateTime = s.parse().ok()?;
+                    Some(dt.to_zoned(TimeZone::UTC).ok()?.timestamp())
+                }),
+                "{s}"
+            );
+            assert!(parse_iso_common(s).is_some(), "{s}");
+        }
+        // Left to jiff: a leap second, lower-case separators, `-00:00`.
+        for s in [
+            "2016-12-31T23:59:60Z",
+            "2024-03-04t09:15:22z",
+            "2024-03-04T09:15:22-00:00",
+        ] {
+            assert_eq!(parse_iso_common(s), None, "{s}");
+        }
     }
 
     #[test]
@@ -1161,7 +1327,7 @@ mod tests {
     fn table_fits_the_live_mask() {
         let t = &*COMPILED;
         assert!(t.entries.len() <= LIVE_CAP, "{} entries", t.entries.len());
-        assert!(t.entries.iter().all(|e| e.head.index().is_some()));
+        assert!(t.entries.iter().all(|e| e.path.head().index().is_some()));
     }
 
     #[test]

@@ -219,6 +219,26 @@ impl HeadId {
     }
 }
 
+/// A path registered in a [`Heads`] table, split once: probing it per
+/// record then skips finding its head again.
+#[derive(Debug, Clone)]
+pub struct HeadPath {
+    path: Cow<'static, str>,
+    head: HeadId,
+    /// Length of the first segment (the whole path when it has no `.`).
+    head_len: usize,
+}
+
+impl HeadPath {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn head(&self) -> HeadId {
+        self.head
+    }
+}
+
 /// More distinct heads than this are never gated (always probed): correct, only slower.
 const MAX_HEADS: usize = 256;
 
@@ -249,6 +269,15 @@ impl Heads {
         let i = self.index.len() as u16;
         self.index.insert(h.into(), i);
         HeadId(i)
+    }
+
+    /// Registers the head of `path` and keeps the path split for [`Present::visit_path`].
+    pub fn path(&mut self, path: Cow<'static, str>) -> HeadPath {
+        HeadPath {
+            head: self.id(&path),
+            head_len: head(&path).len(),
+            path,
+        }
     }
 
     /// Which registered heads `record` has, remembering where each one is.
@@ -363,6 +392,31 @@ impl<'a> Present<'a> {
     where
         F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
     {
+        self.visit_split(record, id, path, head(path).len(), f)
+    }
+
+    /// [`Present::visit`] for a path split once at registration ([`Heads::path`]).
+    #[inline]
+    pub fn visit_path<F>(&self, record: &'a Node<'a>, path: &HeadPath, f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
+    {
+        self.visit_split(record, path.head, &path.path, path.head_len, f)
+    }
+
+    /// The walk behind [`Present::visit`]; `head_len` is the length of the
+    /// path's first segment.
+    fn visit_split<F>(
+        &self,
+        record: &'a Node<'a>,
+        id: HeadId,
+        path: &str,
+        head_len: usize,
+        f: &mut F,
+    ) -> ControlFlow<()>
+    where
+        F: FnMut(&'a Node<'a>) -> ControlFlow<()>,
+    {
         if !self.has(id) {
             return ControlFlow::Continue(());
         }
@@ -377,9 +431,9 @@ impl<'a> Present<'a> {
             .flatten();
         let general = self.general[i / 64] & (1 << (i % 64)) != 0;
         if let Some(value) = exact {
-            match dot(path) {
+            match path.get(head_len + 1..) {
                 None => emit(value, f)?,
-                Some(d) => walk(value, &path[d + 1..], f)?,
+                Some(tail) => walk(value, tail, f)?,
             }
         }
         if general {
@@ -393,7 +447,7 @@ impl<'a> Present<'a> {
             let (first, last) = (usize::from(first), usize::from(last));
             for (key, child) in map.iter().skip(first).take(last + 1 - first) {
                 // Only the dotted keys: the plain one was handled above.
-                if key.len() == head(path).len() {
+                if key.len() == head_len {
                     continue;
                 }
                 match match_key(path, key) {
