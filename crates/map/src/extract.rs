@@ -336,7 +336,9 @@ pub struct FieldPaths {
 
 impl Default for FieldPaths {
     fn default() -> Self {
-        let mut heads = Heads::new();
+        // The fact paths' heads first, with the same IDs, so one scan of a
+        // record serves facts and references (`Mapper::map_record`).
+        let mut heads = crate::facts::heads().clone();
         let builtin = BUILTIN
             .iter()
             .map(|&(p, kind, dialect, conf)| {
@@ -357,6 +359,12 @@ impl Default for FieldPaths {
 }
 
 impl FieldPaths {
+    /// The head table of these paths: the fact paths' heads first (see
+    /// `facts::heads`), then the reference paths'.
+    pub(crate) fn heads(&self) -> &Heads {
+        &self.heads
+    }
+
     /// All built-in dialects, no custom paths.
     pub fn new() -> Self {
         Self::default()
@@ -432,20 +440,30 @@ impl FieldPaths {
 /// found, without duplicate (value, field) pairs. Rule-name scanning runs
 /// only when nothing else was found.
 pub fn extract_references(record: &Node<'_>, paths: &FieldPaths, out: &mut Vec<Reference>) {
-    let present = paths.heads.scan(record);
-    let live = paths.masks.live(&present);
+    extract_references_in(record, paths, &paths.heads.scan(record), out);
+}
+
+/// [`extract_references`] with the record's top level already scanned by
+/// [`FieldPaths::heads`].
+pub(crate) fn extract_references_in(
+    record: &Node<'_>,
+    paths: &FieldPaths,
+    present: &Present<'_>,
+    out: &mut Vec<Reference>,
+) {
+    let live = paths.masks.live(present);
     let mut sink = Sink {
         start: out.len(),
         out,
     };
     let run = |range: std::ops::Range<usize>, sink: &mut Sink<'_>| {
         let _ = live.each_in(range.start, range.end, |i| {
-            run_probe(record, &paths.order[i], &present, sink);
+            run_probe(record, &paths.order[i], present, sink);
             ControlFlow::Continue(())
         });
         // Probes past the live mask (only with very many custom paths).
         for probe in &paths.order[LIVE_CAP.max(range.start).min(range.end)..range.end] {
-            run_probe(record, probe, &present, sink);
+            run_probe(record, probe, present, sink);
         }
     };
     run(0..paths.n_main, &mut sink);

@@ -672,8 +672,21 @@ fn push_string(v: &Node<'_>, out: &mut Vec<String>, accept: impl Fn(&str) -> boo
 
 /// Finds time, entities, rule, product and provenance in `record`.
 pub fn extract_facts(record: &Node<'_>) -> RecordFacts {
+    extract_facts_in(record, &COMPILED.heads.scan(record))
+}
+
+/// The head table of the fact paths. A table that starts as a clone of it
+/// and registers more heads after (the reference paths do, see
+/// `FieldPaths`) gives the same IDs to these heads, so one scan of a record
+/// serves both ([`extract_facts_in`]).
+pub(crate) fn heads() -> &'static Heads {
+    &COMPILED.heads
+}
+
+/// [`extract_facts`] with the record's top level already scanned, by
+/// [`heads`] or a table extending it.
+pub(crate) fn extract_facts_in(record: &Node<'_>, present: &Present<'_>) -> RecordFacts {
     let table: &'static Compiled = &COMPILED;
-    let present = table.heads.scan(record);
     let has_title = present.exists(record, table.title, "title");
     let mut f = Filler::default();
     let n = table.entries.len();
@@ -708,7 +721,7 @@ pub fn extract_facts(record: &Node<'_>) -> RecordFacts {
         time: f.time,
         entities,
         rule: (rule != RuleRef::default()).then_some(rule),
-        product: product(table, &present, record).map(str::to_string),
+        product: product(table, present, record).map(str::to_string),
         record_id: f.text(Slot::RecordId),
         event_code: f.text(Slot::EventCode),
         log_file_path: f.text(Slot::LogPath),

@@ -489,6 +489,15 @@ mod diff {
         let want = super::extract_facts(&node);
         let got = super::super::extract_facts(&node);
         assert_eq!(got, want, "{what}: {v}");
+        // The mapper's one scan with the reference paths' table extending
+        // the fact heads gives the same facts.
+        static PATHS: std::sync::LazyLock<crate::extract::FieldPaths> =
+            std::sync::LazyLock::new(crate::extract::FieldPaths::default);
+        let shared = super::super::extract_facts_in(&node, &PATHS.heads().scan(&node));
+        assert_eq!(
+            shared, want,
+            "{what}, scanned with the reference heads: {v}"
+        );
         assert_eq!(
             super::super::detect_product(&node),
             super::detect_product(&node),

@@ -12,8 +12,8 @@ use crate::node::Node;
 use killchain_kb::models::{ModelSet, PlaceInput};
 use killchain_kb::AttackKb;
 
-use crate::extract::{extract_references, FieldPaths, RefValue, Reference};
-use crate::facts::extract_facts;
+use crate::extract::{extract_references_in, FieldPaths, RefValue, Reference};
+use crate::facts::extract_facts_in;
 use crate::finding::{
     Evidence, Finding, Placement, RecordRef, Source, SourceKind, TacticHit, TechniqueHit,
 };
@@ -168,8 +168,10 @@ impl<'a> Mapper<'a> {
     /// Map one record. `record_ref` says where it came from.
     pub fn map_record(&self, record: &Node<'_>, record_ref: RecordRef) -> Mapped {
         let mut refs = Vec::new();
-        extract_references(record, &self.paths, &mut refs);
-        let facts = extract_facts(record);
+        // One scan of the record's top level for references and facts.
+        let present = self.paths.heads().scan(record);
+        extract_references_in(record, &self.paths, &present, &mut refs);
+        let facts = extract_facts_in(record, &present);
         let mut finding = Finding {
             time: facts.time,
             source: Source {
