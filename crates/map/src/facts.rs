@@ -690,15 +690,15 @@ pub(crate) fn extract_facts_in(record: &Node<'_>, present: &Present<'_>) -> Reco
     let has_title = present.exists(record, table.title, "title");
     let mut f = Filler::default();
     let n = table.entries.len();
-    let _ = table.masks.live(&present).each_in(0, n, |i| {
-        f.probe(record, &present, &table.entries[i], has_title);
+    let _ = table.masks.live(present).each_in(0, n, |i| {
+        f.probe(record, present, &table.entries[i], has_title);
         ControlFlow::Continue(())
     });
     // Entries past the live mask (only if the table outgrows it); they come
     // after every entry below it, so slot order holds.
     for e in &table.entries[LIVE_CAP.min(n)..] {
         if present.has(e.path.head()) {
-            f.probe(record, &present, e, has_title);
+            f.probe(record, present, e, has_title);
         }
     }
 
