@@ -325,7 +325,7 @@ impl<'a> Enrichment<'a> {
             Leaf::Time(t) => {
                 // RFC 3339 text: nothing in it needs escaping.
                 out.push(b'"');
-                write!(out, "{t}").map_err(serde_json::Error::io)?;
+                write_timestamp(out, t)?;
                 out.push(b'"');
                 Ok(())
             }
@@ -515,6 +515,60 @@ fn write_confidence(out: &mut Vec<u8>, x: f64) -> serde_json::Result<()> {
         return Ok(());
     }
     serde_json::to_writer(out, &x)
+}
+
+/// A timestamp as jiff's `Display` writes it (`2026-03-02T10:00:00.517Z`:
+/// UTC, fractional seconds without trailing zeros, none when whole), for
+/// years 0 to 9999 by hand, as most records without an `@timestamp` get one
+/// and jiff's formatter costs several times this; other years through jiff.
+fn write_timestamp(out: &mut Vec<u8>, t: Timestamp) -> serde_json::Result<()> {
+    let (mut secs, mut nanos) = (t.as_second(), t.subsec_nanosecond());
+    if nanos < 0 {
+        secs -= 1;
+        nanos += 1_000_000_000;
+    }
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to the civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return write!(out, "{t}").map_err(serde_json::Error::io);
+    }
+    let two = |out: &mut Vec<u8>, n: i64| {
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8])
+    };
+    two(out, year / 100);
+    two(out, year % 100);
+    out.push(b'-');
+    two(out, month);
+    out.push(b'-');
+    two(out, day);
+    out.push(b'T');
+    two(out, of_day / 3_600);
+    out.push(b':');
+    two(out, of_day / 60 % 60);
+    out.push(b':');
+    two(out, of_day % 60);
+    if nanos > 0 {
+        let mut digits = [0u8; 9];
+        let mut n = nanos;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        let len = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
+    }
+    out.push(b'Z');
+    Ok(())
 }
 
 /// A `,` before every entry but the first.
@@ -1341,6 +1395,44 @@ mod tests {
         let mut out = Vec::new();
         e.write_json(&mut out).unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn timestamps_are_written_as_jiff_displays_them() {
+        let mut rng = killchain_testdata::Rng(0x9E37_79B9_7F4A_7C15);
+        let (min, max) = (Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+        let mut cases: Vec<(i64, i32)> = vec![
+            (0, 0),
+            (1, 500_000_000),
+            (1_772_445_600, 517_000_000),
+            (1_772_445_600, 1_000),
+            (1_772_445_600, 123_456_789),
+            (-1, -500_000_000),
+            (-62_135_596_800, 0),
+            (-62_135_596_801, 0),
+            (-62_167_219_200, 0),
+            (-62_167_219_201, 999_999_999),
+            (253_402_207_200, 0),
+            (min, 0),
+            (max, 0),
+            (951_782_400, 0),
+            (4_107_542_400, 0),
+        ];
+        for _ in 0..20_000 {
+            let span = (max - min) as u64;
+            let s = min + (rng.below(span) as i64);
+            let n = rng.below(1_000_000_000) as i32;
+            let n = if s < 0 && rng.below(2) == 0 { -n } else { n };
+            cases.push((s, if rng.below(4) == 0 { 0 } else { n }));
+        }
+        for (s, n) in cases {
+            let Ok(t) = Timestamp::new(s, n) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), t.to_string(), "{s} {n}");
+        }
     }
 
     #[test]

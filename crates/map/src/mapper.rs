@@ -197,8 +197,12 @@ impl<'a> Mapper<'a> {
     /// the finding's evidence.
     pub fn resolve(&self, refs: Vec<Reference>, finding: &mut Finding, notes: &mut Vec<Note>) {
         let kb = self.kb;
-        let mut techniques: Vec<usize> = Vec::new();
-        let mut explicit_tactics: Vec<usize> = Vec::new();
+        // Most records carry one to three references: room for them up front
+        // instead of growing each list one push at a time.
+        let mut techniques: Vec<usize> = Vec::with_capacity(refs.len());
+        let mut explicit_tactics: Vec<usize> = Vec::with_capacity(refs.len());
+        finding.techniques.reserve(refs.len());
+        finding.evidence.reserve(refs.len());
         let mut named_phases: Vec<(String, String)> = Vec::new();
         // The best reference confidence, in f32 as references give it (see `round2`).
         let mut confidence: f32 = 0.0;
