@@ -68,7 +68,7 @@ impl F {
         };
         if let Some(p) = self.phase {
             let idx = LM.iter().position(|x| *x == p).unwrap();
-            fd.phases.insert(
+            Arc::make_mut(&mut fd.phases).insert(
                 Arc::from("lm"),
                 Placement {
                     phase: Arc::from(p),
@@ -273,12 +273,13 @@ fn streaming_matches_batch_and_evicts() {
 fn logon_from_another_host_is_lateral_movement() {
     let on_a = f("2024-05-01T10:00:00Z", "ws01", "", 1).finding();
     let mut on_b = f("2024-05-01T10:10:00Z", "srv02", "", 2).finding();
-    on_b.techniques.push(TechniqueHit {
+    on_b.techniques = vec![TechniqueHit {
         id: Arc::from("T1021.002"),
         name: Arc::from("SMB/Windows Admin Shares"),
         parent_name: None,
         redirected_from: None,
-    });
+    }]
+    .into();
     let raw = json!({"EventID": 4624, "WorkstationName": "WS01", "IpAddress": "10.0.0.5", "TargetLogonId": "0x1234"});
     let sa = Signal::from_finding(&on_a, None).unwrap();
     let sb = Signal::from_finding(&on_b, Some(&killchain_map::Node::from_value(&raw))).unwrap();

@@ -847,7 +847,7 @@ impl<'a> Planner<'a> {
     }
 
     fn kill_chain(&mut self, f: &'a Finding) {
-        for (model, p) in &f.phases {
+        for (model, p) in f.phases.iter() {
             self.set(&["kill_chain", model], Leaf::Placement(p));
         }
     }
@@ -1152,7 +1152,7 @@ mod tests {
             let mut tech_names: Vec<&str> = Vec::new();
             let mut sub_ids: Vec<&str> = Vec::new();
             let mut sub_names: Vec<&str> = Vec::new();
-            for t in &f.techniques {
+            for t in f.techniques.iter() {
                 match t.id.split_once('.') {
                     Some((parent, _)) => {
                         sub_ids.push(&t.id);
@@ -1209,7 +1209,7 @@ mod tests {
         }
 
         fn write_kill_chain(obj: &mut Map<String, Value>, f: &Finding) {
-            for (model, p) in &f.phases {
+            for (model, p) in f.phases.iter() {
                 let mut m = Map::new();
                 m.insert("phase".into(), Value::String(p.phase.to_string()));
                 m.insert("phases".into(), strings(p.phases.iter().map(|s| &**s)));
@@ -1605,12 +1605,14 @@ mod tests {
                 ),
                 technique("T1003.001", "LSASS Memory", Some("OS Credential Dumping")),
                 technique("T1059", "Command and Scripting Interpreter", None),
-            ],
+            ]
+            .into(),
             tactics: vec![TacticHit {
                 id: arc("TA0002"),
                 name: arc("Execution"),
                 shortname: arc("execution"),
-            }],
+            }]
+            .into(),
             attributions: vec!["G0016".into()],
             phases: [
                 (
@@ -1629,7 +1631,8 @@ mod tests {
             ]
             .into_iter()
             .map(|(m, p)| (arc(m), p))
-            .collect(),
+            .collect::<crate::finding::Phases>()
+            .into(),
             confidence: 0.9,
             evidence: vec![Evidence {
                 field: "tags".into(),
@@ -1649,13 +1652,15 @@ mod tests {
                 technique("T1566.002", "Spearphishing Link", Some("Phishing")),
                 // The kb lacks this parent: no name for it.
                 technique("T9999.001", "Orphan", None),
-            ],
+            ]
+            .into(),
             phases: [(
                 arc("ukc"),
                 placement("delivery", &["delivery"], &["why"], 0.85),
             )]
             .into_iter()
-            .collect(),
+            .collect::<crate::finding::Phases>()
+            .into(),
             confidence: 0.85,
             record: RecordRef {
                 line: Some(1),

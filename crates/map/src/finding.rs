@@ -180,22 +180,37 @@ pub struct Finding {
     pub source: Source,
     #[serde(default, skip_serializing_if = "Entities::is_empty")]
     pub entities: Entities,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub techniques: Vec<TechniqueHit>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tactics: Vec<TacticHit>,
+    /// Shared (`Arc`) like `phases`: findings with the same evidence get
+    /// the same list from the mapper.
+    #[serde(default, skip_serializing_if = "slice_empty")]
+    pub techniques: Arc<[TechniqueHit]>,
+    #[serde(default, skip_serializing_if = "slice_empty")]
+    pub tactics: Arc<[TacticHit]>,
     /// ATT&CK groups and software (G/S IDs) the record itself names (Sigma tags `attack.g0016`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributions: Vec<String>,
-    /// Model ID (`lm`, `attack`, `ukc`, custom) -> placement.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub phases: BTreeMap<Arc<str>, Placement>,
+    /// Model ID (`lm`, `attack`, `ukc`, custom) -> placement. Shared
+    /// (`Arc`): the mapper gives every finding with the same evidence and
+    /// confidence the same map; change one with `Arc::make_mut`.
+    #[serde(default, skip_serializing_if = "phases_empty")]
+    pub phases: Arc<Phases>,
     /// 0..1, two decimals: how sure we are of the ATT&CK reference (explicit
     /// field > tag > rule name).
     pub confidence: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
     pub record: RecordRef,
+}
+
+/// A finding's placements by model ID.
+pub type Phases = BTreeMap<Arc<str>, Placement>;
+
+fn phases_empty(p: &Arc<Phases>) -> bool {
+    p.is_empty()
+}
+
+fn slice_empty<T>(s: &Arc<[T]>) -> bool {
+    s.is_empty()
 }
 
 impl Finding {

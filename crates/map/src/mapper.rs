@@ -15,7 +15,7 @@ use killchain_kb::AttackKb;
 use crate::extract::{extract_references_in, FieldPaths, RefValue, Reference};
 use crate::facts::extract_facts_in;
 use crate::finding::{
-    Evidence, Finding, Placement, RecordRef, Source, SourceKind, TacticHit, TechniqueHit,
+    Evidence, Finding, Phases, Placement, RecordRef, Source, SourceKind, TacticHit, TechniqueHit,
 };
 
 /// Something worth telling the user about one record, beside the finding.
@@ -66,9 +66,32 @@ pub struct Mapper<'a> {
     /// The kb's names as findings carry them, built once and shared (`Arc`)
     /// by every finding: copying them per record was much of mapping's cost.
     shared: Shared,
-    /// Placements by evidence (see `cached_placements`).
-    cache: Mutex<rustc_hash::FxHashMap<PlaceKey, Arc<[Placed]>>>,
+    /// Placements, techniques and tactics by evidence (see `cached`).
+    cache: Mutex<rustc_hash::FxHashMap<PlaceKey, Cached>>,
 }
+
+/// One evidence's placements in the cache, and the finding maps made of
+/// them for the confidences met so far.
+#[derive(Debug)]
+struct Cached {
+    placed: Box<[Placed]>,
+    /// The finding's techniques (without revoked-ID redirects) and tactics.
+    techniques: Arc<[TechniqueHit]>,
+    tactics: Arc<[TacticHit]>,
+    /// (confidence as f32 bits, the map findings with it share).
+    phases: Vec<(u32, Arc<Phases>)>,
+}
+
+/// What findings with the same evidence share.
+struct SharedParts {
+    techniques: Arc<[TechniqueHit]>,
+    tactics: Arc<[TacticHit]>,
+    phases: Arc<Phases>,
+}
+
+/// Distinct confidences kept per evidence (a reference's confidence comes
+/// from a handful of fixed levels; more would be unusual input).
+const CONFIDENCES_KEPT: usize = 8;
 
 /// Strings every finding shares, by kb and model index.
 #[derive(Debug)]
@@ -200,8 +223,9 @@ impl<'a> Mapper<'a> {
         // Most records carry one to three references: room for them up front
         // instead of growing each list one push at a time.
         let mut techniques: Vec<usize> = Vec::with_capacity(refs.len());
+        // (position in `techniques`, the revoked ID the record used).
+        let mut redirects: Vec<(usize, String)> = Vec::new();
         let mut explicit_tactics: Vec<usize> = Vec::with_capacity(refs.len());
-        finding.techniques.reserve(refs.len());
         finding.evidence.reserve(refs.len());
         let mut named_phases: Vec<(String, String)> = Vec::new();
         // The best reference confidence, in f32 as references give it (see `round2`).
@@ -218,11 +242,10 @@ impl<'a> Mapper<'a> {
                             });
                         }
                         if !techniques.contains(&t) {
+                            if let Some(from) = redirected {
+                                redirects.push((techniques.len(), from));
+                            }
                             techniques.push(t);
-                            finding.techniques.push(TechniqueHit {
-                                redirected_from: redirected,
-                                ..self.shared.techniques[t].clone()
-                            });
                         }
                         true
                     }
@@ -269,10 +292,51 @@ impl<'a> Mapper<'a> {
             }
         }
 
-        // Tactics on the finding: the record's own, plus each technique's
-        // tactics (narrowed to the record's when they overlap).
-        let mut tactics = explicit_tactics.clone();
-        for &t in &techniques {
+        finding.confidence = round2(confidence);
+        if named_phases.is_empty() {
+            if let Some(key) = PlaceKey::new(&techniques, &explicit_tactics) {
+                let shared = self.cached(key, &techniques, &explicit_tactics, confidence);
+                finding.phases = shared.phases;
+                finding.tactics = shared.tactics;
+                finding.techniques = if redirects.is_empty() {
+                    shared.techniques
+                } else {
+                    self.technique_hits(&techniques, &redirects)
+                };
+                return;
+            }
+        }
+        finding.techniques = self.technique_hits(&techniques, &redirects);
+        finding.tactics = self.tactic_hits(&techniques, &explicit_tactics);
+        let placed = self.place(&techniques, &explicit_tactics, &named_phases);
+        finding.phases = Arc::new(phases_of(&placed, confidence));
+    }
+
+    /// The finding's techniques: the kb's shared hits, with the revoked IDs
+    /// the record used.
+    fn technique_hits(
+        &self,
+        techniques: &[usize],
+        redirects: &[(usize, String)],
+    ) -> Arc<[TechniqueHit]> {
+        techniques
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| TechniqueHit {
+                redirected_from: redirects
+                    .iter()
+                    .find(|(at, _)| *at == i)
+                    .map(|(_, from)| from.clone()),
+                ..self.shared.techniques[t].clone()
+            })
+            .collect()
+    }
+
+    /// Tactics on the finding: the record's own, plus each technique's
+    /// tactics (narrowed to the record's when they overlap), in matrix order.
+    fn tactic_hits(&self, techniques: &[usize], explicit_tactics: &[usize]) -> Arc<[TacticHit]> {
+        let mut tactics = explicit_tactics.to_vec();
+        for &t in techniques {
             let own = &self.shared.technique_tactics[t];
             let hinted = |x: &usize| explicit_tactics.contains(x);
             let any_hinted = own.iter().any(hinted);
@@ -280,60 +344,53 @@ impl<'a> Mapper<'a> {
         }
         tactics.sort_unstable();
         tactics.dedup();
-        finding.tactics = tactics
+        tactics
             .iter()
             .map(|&i| self.shared.tactics[i].clone())
-            .collect();
-        finding.confidence = round2(confidence);
-
-        if named_phases.is_empty() {
-            if let Some(key) = PlaceKey::new(&techniques, &explicit_tactics) {
-                let placed = self.cached_placements(key, &techniques, &explicit_tactics);
-                for p in placed.iter() {
-                    finding.phases.insert(
-                        Arc::clone(&p.model),
-                        Placement {
-                            confidence: round2(confidence * p.ambiguity),
-                            ..p.placement.clone()
-                        },
-                    );
-                }
-                return;
-            }
-        }
-        for p in self.place(&techniques, &explicit_tactics, &named_phases) {
-            finding.phases.insert(
-                p.model,
-                Placement {
-                    confidence: round2(confidence * p.ambiguity),
-                    ..p.placement
-                },
-            );
-        }
+            .collect()
     }
 
-    /// The placements for this evidence from the cache, computing and
-    /// storing them on a miss. Alerts repeat: a SIEM stream carries the same
-    /// few hundred rule / technique combinations over and over, and placing
-    /// was a fifth of mapping's cost before the cache.
-    fn cached_placements(
+    /// The finding's placements for this evidence and confidence from the
+    /// cache, computing and storing them on a miss. Alerts repeat: a SIEM
+    /// stream carries the same few hundred rule / technique combinations
+    /// over and over; placing was a fifth of mapping's cost before the
+    /// cache, and building each finding's own map (a B-tree node and a dozen
+    /// reference counts) much of the rest, so findings share one.
+    fn cached(
         &self,
         key: PlaceKey,
         techniques: &[usize],
         tactics: &[usize],
-    ) -> Arc<[Placed]> {
+        confidence: f32,
+    ) -> SharedParts {
         // A poisoned lock only means another thread panicked mid-insert of a
         // value computed from immutable inputs; the map is still valid.
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hit) = cache.get(&key) {
-            return Arc::clone(hit);
-        }
-        let placed: Arc<[Placed]> = self.place(techniques, tactics, &[]).into();
-        if cache.len() >= CACHE_LIMIT {
+        if cache.len() >= CACHE_LIMIT && !cache.contains_key(&key) {
             cache.clear();
         }
-        cache.insert(key, Arc::clone(&placed));
-        placed
+        let entry = cache.entry(key).or_insert_with(|| Cached {
+            placed: self.place(techniques, tactics, &[]).into(),
+            techniques: self.technique_hits(techniques, &[]),
+            tactics: self.tactic_hits(techniques, tactics),
+            phases: Vec::new(),
+        });
+        let bits = confidence.to_bits();
+        let phases = match entry.phases.iter().find(|(b, _)| *b == bits) {
+            Some((_, phases)) => Arc::clone(phases),
+            None => {
+                let phases = Arc::new(phases_of(&entry.placed, confidence));
+                if entry.phases.len() < CONFIDENCES_KEPT {
+                    entry.phases.push((bits, Arc::clone(&phases)));
+                }
+                phases
+            }
+        };
+        SharedParts {
+            techniques: Arc::clone(&entry.techniques),
+            tactics: Arc::clone(&entry.tactics),
+            phases,
+        }
     }
 
     /// Places the evidence in every selected model; confidence left at 0.
@@ -382,6 +439,23 @@ struct Placed {
     /// Factor on the finding's confidence for this model's primary phase.
     ambiguity: f32,
     placement: Placement,
+}
+
+/// A finding's placements: each model's, with the finding's confidence
+/// lowered where the placement is ambiguous.
+fn phases_of(placed: &[Placed], confidence: f32) -> Phases {
+    placed
+        .iter()
+        .map(|p| {
+            (
+                Arc::clone(&p.model),
+                Placement {
+                    confidence: round2(confidence * p.ambiguity),
+                    ..p.placement.clone()
+                },
+            )
+        })
+        .collect()
 }
 
 /// Entries kept in the placement cache before it starts afresh: bounds

@@ -86,7 +86,7 @@ impl Summary {
                 Note::Unknown { .. } => self.unknown_refs += 1,
             }
         }
-        for (model, p) in &finding.phases {
+        for (model, p) in finding.phases.iter() {
             if let Some((_, rows)) = self.phases.iter_mut().find(|(m, _)| **m == **model) {
                 if let Some(row) = rows.get_mut(p.phase_index) {
                     row.1 += 1;
