@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use crate::node::{Node, Object};
 
-use crate::finding::{Evidence, Finding, Placement, RecordRef, TechniqueHit};
+use crate::finding::{Evidence, Finding, Phases, Placement, RecordRef, TechniqueHit};
 
 /// `threat.framework` value, as Elastic writes it.
 pub const FRAMEWORK: &str = "MITRE ATT&CK";
@@ -150,6 +150,8 @@ enum Leaf<'a> {
     SubtechniqueIds,
     SubtechniqueNames,
     Placement(&'a Placement),
+    /// The whole `kill_chain` object, for a record without one.
+    KillChain,
     /// The `killchain` object.
     Meta,
 }
@@ -341,16 +343,22 @@ impl<'a> Enrichment<'a> {
             Leaf::SubtechniqueIds => write_strs(out, subtechniques().map(|t| &*t.id)),
             Leaf::SubtechniqueNames => write_strs(out, subtechniques().map(|t| &*t.name)),
             Leaf::Placement(p) => self.write_placement(out, p),
+            Leaf::KillChain => self.write_kill_chain(out),
             Leaf::Meta => self.write_meta(out),
         }
     }
 
-    /// `kill_chain.<model>`: all but the confidence as [`RENDERED`] keeps it.
+    /// `kill_chain.<model>`, when the record has `kill_chain` fields of its
+    /// own to merge with (see [`Leaf::KillChain`] for the usual case).
     fn write_placement(&self, out: &mut Vec<u8>, p: &Placement) -> serde_json::Result<()> {
-        RENDERED.with_borrow_mut(|cache| out.extend_from_slice(cache.prefix(p, self.detail)));
-        out.extend_from_slice(b",\"confidence\":");
-        write_confidence(out, p.confidence)?;
-        out.push(b'}');
+        write_placement(out, p, self.detail)
+    }
+
+    /// The whole `kill_chain` object, as [`RENDERED`] keeps it.
+    fn write_kill_chain(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let phases = &self.finding.phases;
+        RENDERED
+            .with_borrow_mut(|cache| out.extend_from_slice(cache.kill_chain(phases, self.detail)));
         Ok(())
     }
 
@@ -387,27 +395,20 @@ impl<'a> Enrichment<'a> {
 }
 
 thread_local! {
-    /// Rendered placements of this thread (see [`Rendered`]).
+    /// Rendered `kill_chain` objects of this thread (see [`Rendered`]).
     static RENDERED: RefCell<Rendered> = RefCell::default();
 }
 
-/// Placements rendered as JSON, up to their confidence. The mapper shares
-/// one `Placement` (its `Arc`ed lists) between all findings with the same
-/// evidence, and a stream repeats a few hundred of them: copying the text
-/// rendered once is several times cheaper than escaping the rationale lines
-/// again for every record. Keyed by the identity of the shared parts; each
-/// entry holds clones of those `Arc`s, so an address cannot be reused by
-/// other lists while its entry exists.
+/// `kill_chain` objects rendered as JSON. The mapper gives every finding
+/// with the same evidence and confidence one shared placements map, and a
+/// stream repeats a few hundred of them: copying the text rendered once is
+/// several times cheaper than writing the rationale lines and numbers again
+/// for every record. Keyed by the map's address; each entry holds a clone
+/// of its `Arc`, so the address cannot be reused by another map while the
+/// entry exists.
 #[derive(Default)]
 struct Rendered {
-    map: rustc_hash::FxHashMap<(usize, usize, usize, usize, bool), RenderedPlacement>,
-}
-
-struct RenderedPlacement {
-    /// Keep the keyed allocations alive (see [`Rendered`]).
-    _alive: Placement,
-    /// `{"phase":..,"phases":[..],"phase_index":..[,"rationale":[..]]`.
-    text: Vec<u8>,
+    map: rustc_hash::FxHashMap<(usize, bool), (Arc<Phases>, Vec<u8>)>,
 }
 
 /// Entries kept before [`Rendered`] starts afresh (memory bound for
@@ -415,46 +416,54 @@ struct RenderedPlacement {
 const RENDERED_LIMIT: usize = 4096;
 
 impl Rendered {
-    fn prefix(&mut self, p: &Placement, detail: Detail) -> &[u8] {
-        let key = (
-            Arc::as_ptr(&p.phase).cast::<u8>() as usize,
-            Arc::as_ptr(&p.phases).cast::<u8>() as usize,
-            Arc::as_ptr(&p.rationale).cast::<u8>() as usize,
-            p.phase_index,
-            detail == Detail::Full,
-        );
+    fn kill_chain(&mut self, phases: &Arc<Phases>, detail: Detail) -> &[u8] {
+        let key = (Arc::as_ptr(phases) as usize, detail == Detail::Full);
         if self.map.len() >= RENDERED_LIMIT && !self.map.contains_key(&key) {
             self.map.clear();
         }
         &self
             .map
             .entry(key)
-            .or_insert_with(|| RenderedPlacement {
-                _alive: p.clone(),
-                text: render_placement(p, detail),
-            })
-            .text
+            .or_insert_with(|| (Arc::clone(phases), render_kill_chain(phases, detail)))
+            .1
     }
 }
 
-/// A placement's JSON without its confidence and closing brace.
-fn render_placement(p: &Placement, detail: Detail) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+/// `{"<model>":{placement},...}`.
+fn render_kill_chain(phases: &Phases, detail: Detail) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
     // Writing into a Vec cannot fail.
     let _ = (|| -> serde_json::Result<()> {
-        out.extend_from_slice(b"{\"phase\":");
-        write_str(&mut out, &p.phase)?;
-        out.extend_from_slice(b",\"phases\":");
-        write_strs(&mut out, p.phases.iter().map(|s| &**s))?;
-        out.extend_from_slice(b",\"phase_index\":");
-        serde_json::to_writer(&mut out, &p.phase_index)?;
-        if detail == Detail::Full {
-            out.extend_from_slice(b",\"rationale\":");
-            write_strs(&mut out, p.rationale.iter().map(|s| &**s))?;
+        out.push(b'{');
+        let mut first = true;
+        for (model, p) in phases {
+            comma(&mut out, &mut first);
+            write_str(&mut out, model)?;
+            out.push(b':');
+            write_placement(&mut out, p, detail)?;
         }
+        out.push(b'}');
         Ok(())
     })();
     out
+}
+
+/// One `kill_chain.<model>` object.
+fn write_placement(out: &mut Vec<u8>, p: &Placement, detail: Detail) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"phase\":");
+    write_str(out, &p.phase)?;
+    out.extend_from_slice(b",\"phases\":");
+    write_strs(out, p.phases.iter().map(|s| &**s))?;
+    out.extend_from_slice(b",\"phase_index\":");
+    serde_json::to_writer(&mut *out, &p.phase_index)?;
+    if detail == Detail::Full {
+        out.extend_from_slice(b",\"rationale\":");
+        write_strs(out, p.rationale.iter().map(|s| &**s))?;
+    }
+    out.extend_from_slice(b",\"confidence\":");
+    write_confidence(out, p.confidence)?;
+    out.push(b'}');
+    Ok(())
 }
 
 fn write_evidence(out: &mut Vec<u8>, e: &Evidence) -> serde_json::Result<()> {
@@ -847,6 +856,13 @@ impl<'a> Planner<'a> {
     }
 
     fn kill_chain(&mut self, f: &'a Finding) {
+        // A record without `kill_chain` keys gets the whole object at once
+        // (rendered once per shared placements map); otherwise each model's
+        // placement is merged into what the record has.
+        if !f.phases.is_empty() && !self.root.has(head_index("kill_chain")) {
+            self.set(&["kill_chain"], Leaf::KillChain);
+            return;
+        }
         for (model, p) in f.phases.iter() {
             self.set(&["kill_chain", model], Leaf::Placement(p));
         }
