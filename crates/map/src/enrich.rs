@@ -152,6 +152,8 @@ enum Leaf<'a> {
     Placement(&'a Placement),
     /// The whole `kill_chain` object, for a record without one.
     KillChain,
+    /// The whole `threat` object, for a record without one.
+    Threat,
     /// The `killchain` object.
     Meta,
 }
@@ -344,6 +346,11 @@ impl<'a> Enrichment<'a> {
             Leaf::SubtechniqueNames => write_strs(out, subtechniques().map(|t| &*t.name)),
             Leaf::Placement(p) => self.write_placement(out, p),
             Leaf::KillChain => self.write_kill_chain(out),
+            Leaf::Threat => {
+                let f = self.finding;
+                RENDERED.with_borrow_mut(|cache| out.extend_from_slice(cache.threat(f)));
+                Ok(())
+            }
             Leaf::Meta => self.write_meta(out),
         }
     }
@@ -409,6 +416,14 @@ thread_local! {
 #[derive(Default)]
 struct Rendered {
     map: rustc_hash::FxHashMap<(usize, bool), (Arc<Phases>, Vec<u8>)>,
+    /// `threat` objects by the addresses of the shared technique and tactic
+    /// lists (kept alive by the entry, as above).
+    threats: rustc_hash::FxHashMap<(usize, usize), ThreatText>,
+}
+
+struct ThreatText {
+    _alive: (Arc<[TechniqueHit]>, Arc<[crate::finding::TacticHit]>),
+    text: Vec<u8>,
 }
 
 /// Entries kept before [`Rendered`] starts afresh (memory bound for
@@ -416,6 +431,24 @@ struct Rendered {
 const RENDERED_LIMIT: usize = 4096;
 
 impl Rendered {
+    fn threat(&mut self, f: &Finding) -> &[u8] {
+        let key = (
+            Arc::as_ptr(&f.techniques).cast::<u8>() as usize,
+            Arc::as_ptr(&f.tactics).cast::<u8>() as usize,
+        );
+        if self.threats.len() >= RENDERED_LIMIT && !self.threats.contains_key(&key) {
+            self.threats.clear();
+        }
+        &self
+            .threats
+            .entry(key)
+            .or_insert_with(|| ThreatText {
+                _alive: (Arc::clone(&f.techniques), Arc::clone(&f.tactics)),
+                text: render_threat(f),
+            })
+            .text
+    }
+
     fn kill_chain(&mut self, phases: &Arc<Phases>, detail: Detail) -> &[u8] {
         let key = (Arc::as_ptr(phases) as usize, detail == Detail::Full);
         if self.map.len() >= RENDERED_LIMIT && !self.map.contains_key(&key) {
@@ -426,6 +459,33 @@ impl Rendered {
             .entry(key)
             .or_insert_with(|| (Arc::clone(phases), render_kill_chain(phases, detail)))
             .1
+    }
+}
+
+/// The `threat` object of `f`, planned and written as for a record that
+/// has no `threat` fields (so the text is exactly what the per-field path
+/// writes into an empty record).
+fn render_threat(f: &Finding) -> Vec<u8> {
+    const PREFIX: &[u8] = b"{\"threat\":";
+    let empty = Node::Object(Object::default());
+    let Node::Object(root) = &empty else {
+        return Vec::new();
+    };
+    let mut planner = Planner::new(root);
+    planner.threat_fields(f);
+    let e = Enrichment {
+        record: &empty,
+        finding: f,
+        detail: Detail::Full,
+        edits: planner.edits,
+        flat_paths: planner.flat_paths,
+    };
+    let mut out = Vec::with_capacity(256);
+    // Writing into a Vec cannot fail; the text is `{"threat":{..}}`.
+    let _ = e.write_json(&mut out);
+    match out.strip_prefix(PREFIX).and_then(|v| v.strip_suffix(b"}")) {
+        Some(value) => value.to_vec(),
+        None => b"{}".to_vec(),
     }
 }
 
@@ -834,6 +894,17 @@ impl<'a> Planner<'a> {
     }
 
     fn threat(&mut self, f: &'a Finding) {
+        // A record without `threat` keys gets the whole object at once
+        // (rendered once per shared technique and tactic lists); otherwise
+        // each field is merged into what the record has.
+        if !self.root.has(head_index("threat")) {
+            self.set(&["threat"], Leaf::Threat);
+            return;
+        }
+        self.threat_fields(f);
+    }
+
+    fn threat_fields(&mut self, f: &'a Finding) {
         self.set(&["threat", "framework"], Leaf::Str(FRAMEWORK));
         if !f.tactics.is_empty() {
             self.set(&["threat", "tactic", "id"], Leaf::TacticIds);
