@@ -30,10 +30,9 @@
 //! of the record.) [`enrich`] gives the same result as a `Value` by parsing
 //! what `write_json` writes, so the rules above live only here.
 
-use std::cell::RefCell;
 use std::io::Write as _;
 use std::ptr;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -239,8 +238,23 @@ impl<'a> Enrichment<'a> {
     /// Errors only if serde_json fails to write a value into a `Vec`, which
     /// it does not.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        self.write_with(out, &mut Cache::Shared)
+    }
+
+    /// [`Enrichment::write_json`] with the caller's own cache of rendered
+    /// objects instead of the process-wide one: no lock per record, for a
+    /// single-threaded writer such as `killchain map`.
+    pub fn write_json_cached(
+        &self,
+        out: &mut Vec<u8>,
+        cache: &mut RenderCache,
+    ) -> serde_json::Result<()> {
+        self.write_with(out, &mut Cache::Own(cache))
+    }
+
+    fn write_with(&self, out: &mut Vec<u8>, cache: &mut Cache<'_>) -> serde_json::Result<()> {
         match self.record {
-            Node::Object(map) if !self.edits.is_empty() => self.write_merged(out, map, ROOT),
+            Node::Object(map) if !self.edits.is_empty() => self.write_merged(out, map, ROOT, cache),
             other => write_node(out, other),
         }
     }
@@ -259,6 +273,7 @@ impl<'a> Enrichment<'a> {
         out: &mut Vec<u8>,
         map: &Object<'a>,
         node: usize,
+        cache: &mut Cache<'_>,
     ) -> serde_json::Result<()> {
         let edits_existing = self
             .children(node)
@@ -276,13 +291,15 @@ impl<'a> Enrichment<'a> {
                 })
                 .flatten();
             match (edit.map(|(i, e)| (i, e.what)), value) {
-                (Some((i, What::Merge)), Node::Object(map)) => self.write_merged(out, map, i)?,
-                (Some((_, What::Leaf(leaf))), _) => self.write_leaf(out, leaf)?,
+                (Some((i, What::Merge)), Node::Object(map)) => {
+                    self.write_merged(out, map, i, cache)?
+                }
+                (Some((_, What::Leaf(leaf))), _) => self.write_leaf(out, leaf, cache)?,
                 // Unedited (a merge is only planned where the record has an object).
                 _ => write_node(out, value)?,
             }
         }
-        self.write_new(out, node, &mut first)?;
+        self.write_new(out, node, &mut first, cache)?;
         out.push(b'}');
         Ok(())
     }
@@ -293,6 +310,7 @@ impl<'a> Enrichment<'a> {
         out: &mut Vec<u8>,
         node: usize,
         first: &mut bool,
+        cache: &mut Cache<'_>,
     ) -> serde_json::Result<()> {
         for (i, e) in self.children(node) {
             match e.key {
@@ -309,10 +327,10 @@ impl<'a> Enrichment<'a> {
             }
             out.push(b':');
             match e.what {
-                What::Leaf(leaf) => self.write_leaf(out, leaf)?,
+                What::Leaf(leaf) => self.write_leaf(out, leaf, cache)?,
                 What::Object | What::Merge => {
                     out.push(b'{');
-                    self.write_new(out, i, &mut true)?;
+                    self.write_new(out, i, &mut true, cache)?;
                     out.push(b'}');
                 }
             }
@@ -320,7 +338,12 @@ impl<'a> Enrichment<'a> {
         Ok(())
     }
 
-    fn write_leaf(&self, out: &mut Vec<u8>, leaf: Leaf<'_>) -> serde_json::Result<()> {
+    fn write_leaf(
+        &self,
+        out: &mut Vec<u8>,
+        leaf: Leaf<'_>,
+        cache: &mut Cache<'_>,
+    ) -> serde_json::Result<()> {
         let f = self.finding;
         let subtechniques = || f.techniques.iter().filter(|t| is_subtechnique(t));
         match leaf {
@@ -345,10 +368,13 @@ impl<'a> Enrichment<'a> {
             Leaf::SubtechniqueIds => write_strs(out, subtechniques().map(|t| &*t.id)),
             Leaf::SubtechniqueNames => write_strs(out, subtechniques().map(|t| &*t.name)),
             Leaf::Placement(p) => self.write_placement(out, p),
-            Leaf::KillChain => self.write_kill_chain(out),
+            Leaf::KillChain => {
+                let (phases, detail) = (&self.finding.phases, self.detail);
+                cache.with(|c| out.extend_from_slice(c.kill_chain(phases, detail)));
+                Ok(())
+            }
             Leaf::Threat => {
-                let f = self.finding;
-                RENDERED.with_borrow_mut(|cache| out.extend_from_slice(cache.threat(f)));
+                cache.with(|c| out.extend_from_slice(c.threat(self.finding)));
                 Ok(())
             }
             Leaf::Meta => self.write_meta(out),
@@ -359,14 +385,6 @@ impl<'a> Enrichment<'a> {
     /// own to merge with (see [`Leaf::KillChain`] for the usual case).
     fn write_placement(&self, out: &mut Vec<u8>, p: &Placement) -> serde_json::Result<()> {
         write_placement(out, p, self.detail)
-    }
-
-    /// The whole `kill_chain` object, as [`RENDERED`] keeps it.
-    fn write_kill_chain(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        let phases = &self.finding.phases;
-        RENDERED
-            .with_borrow_mut(|cache| out.extend_from_slice(cache.kill_chain(phases, self.detail)));
-        Ok(())
     }
 
     /// `killchain`: this tool's own metadata.
@@ -401,12 +419,31 @@ impl<'a> Enrichment<'a> {
     }
 }
 
-thread_local! {
-    /// Rendered `kill_chain` objects of this thread (see [`Rendered`]).
-    static RENDERED: RefCell<Rendered> = RefCell::default();
+/// The process's rendered objects (see [`RenderCache`]) for writers
+/// without their own: one cache for every thread (hunt writes findings from
+/// all its workers), so its memory is bounded once, not per thread.
+static RENDERED: LazyLock<Mutex<RenderCache>> = LazyLock::new(Mutex::default);
+
+/// Which [`RenderCache`] a write uses.
+enum Cache<'c> {
+    /// The process-wide one, locked around each look-up.
+    Shared,
+    /// The caller's.
+    Own(&'c mut RenderCache),
 }
 
-/// `kill_chain` objects rendered as JSON. The mapper gives every finding
+impl Cache<'_> {
+    fn with(&mut self, f: impl FnOnce(&mut RenderCache)) {
+        match self {
+            // A poisoned lock only means another thread panicked while
+            // inserting text rendered from immutable inputs; the map is valid.
+            Cache::Shared => f(&mut RENDERED.lock().unwrap_or_else(|e| e.into_inner())),
+            Cache::Own(c) => f(c),
+        }
+    }
+}
+
+/// `kill_chain` and `threat` objects rendered as JSON. The mapper gives every finding
 /// with the same evidence and confidence one shared placements map, and a
 /// stream repeats a few hundred of them: copying the text rendered once is
 /// several times cheaper than writing the rationale lines and numbers again
@@ -414,7 +451,7 @@ thread_local! {
 /// of its `Arc`, so the address cannot be reused by another map while the
 /// entry exists.
 #[derive(Default)]
-struct Rendered {
+pub struct RenderCache {
     map: rustc_hash::FxHashMap<(usize, bool), (Arc<Phases>, Vec<u8>)>,
     /// `threat` objects by the addresses of the shared technique and tactic
     /// lists (kept alive by the entry, as above).
@@ -426,11 +463,16 @@ struct ThreatText {
     text: Vec<u8>,
 }
 
-/// Entries kept before [`Rendered`] starts afresh (memory bound for
-/// streams with endlessly varied evidence).
+/// Entries of each kind kept before [`RenderCache`] starts afresh: a memory
+/// bound (~6 MB) for streams with endlessly varied evidence, whose records
+/// then cost about what rendering each one did before the cache.
 const RENDERED_LIMIT: usize = 4096;
 
-impl Rendered {
+impl RenderCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     fn threat(&mut self, f: &Finding) -> &[u8] {
         let key = (
             Arc::as_ptr(&f.techniques).cast::<u8>() as usize,
@@ -464,7 +506,8 @@ impl Rendered {
 
 /// The `threat` object of `f`, planned and written as for a record that
 /// has no `threat` fields (so the text is exactly what the per-field path
-/// writes into an empty record).
+/// writes into an empty record). Runs with [`RENDERED`] locked: it must not
+/// write a [`Leaf::Threat`] or [`Leaf::KillChain`] itself.
 fn render_threat(f: &Finding) -> Vec<u8> {
     const PREFIX: &[u8] = b"{\"threat\":";
     let empty = Node::Object(Object::default());
@@ -1458,11 +1501,20 @@ mod tests {
         }
     }
 
+    /// What the writer writes, checked to be the same with the shared
+    /// cache of rendered objects and with a cache of the caller's (twice,
+    /// so the second write comes from the cache).
     fn written(record: &Value, f: &Finding, detail: Detail) -> String {
+        let node = Node::from_value(record);
+        let e = Enrichment::new(&node, f, detail);
         let mut out = Vec::new();
-        Enrichment::new(&Node::from_value(record), f, detail)
-            .write_json(&mut out)
-            .unwrap();
+        e.write_json(&mut out).unwrap();
+        let mut own = RenderCache::new();
+        for _ in 0..2 {
+            let mut again = Vec::new();
+            e.write_json_cached(&mut again, &mut own).unwrap();
+            assert_eq!(again, out);
+        }
         String::from_utf8(out).unwrap()
     }
 

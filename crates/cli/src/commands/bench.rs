@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use killchain_ingest::{Format, JsonRecords};
-use killchain_map::enrich::{Detail, Enrichment};
+use killchain_map::enrich::{Detail, Enrichment, RenderCache};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
 use killchain_map::summary::Summary;
@@ -189,6 +189,7 @@ fn stage_pass(
     let mut out = BufWriter::with_capacity(1 << 16, Counter(0));
     let mut line_buf = Vec::with_capacity(4096);
     let mut summary = Summary::new(mapper.models(), mapper.selected());
+    let mut rendered = RenderCache::new();
     let mut records = JsonRecords::new(Cursor::new(input), Format::Auto);
     // As `map` does: each record a `Node` borrowing from the reader's buffer.
     while let Some(item) = records.next_with(|bytes, line, index| {
@@ -212,7 +213,8 @@ fn stage_pass(
             return Ok(Ok(()));
         }
         line_buf.clear();
-        Enrichment::new(&rec, &m.finding, detail).write_json(&mut line_buf)?;
+        Enrichment::new(&rec, &m.finding, detail)
+            .write_json_cached(&mut line_buf, &mut rendered)?;
         line_buf.push(b'\n');
         Ok(out.write_all(&line_buf))
     }) {

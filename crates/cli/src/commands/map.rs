@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use killchain_ingest::{open_input, Format, JsonRecords, RecordError};
-use killchain_map::enrich::{Detail, Enrichment};
+use killchain_map::enrich::{Detail, Enrichment, RenderCache};
 use killchain_map::extract::FieldPaths;
 use killchain_map::finding::RecordRef;
 use killchain_map::summary::Summary;
@@ -145,6 +145,8 @@ fn map_input(
     } else {
         Detail::Full
     };
+    // This thread's own cache of rendered threat / kill_chain objects.
+    let mut rendered = RenderCache::new();
     let mut records = JsonRecords::new(reader, format);
     // Each record is decoded as a `Node` borrowing from the reader's buffer
     // and mapped and written before the next is read.
@@ -169,7 +171,8 @@ fn map_input(
             return Ok(Ok(()));
         }
         line_buf.clear();
-        Enrichment::new(&record, &mapped.finding, detail).write_json(&mut line_buf)?;
+        Enrichment::new(&record, &mapped.finding, detail)
+            .write_json_cached(&mut line_buf, &mut rendered)?;
         line_buf.push(b'\n');
         let mut written = out.write_all(&line_buf);
         if args.line_buffered {
