@@ -8,7 +8,6 @@
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use crate::node::Node;
 use killchain_kb::models::{ModelSet, PlaceInput};
 use killchain_kb::AttackKb;
 
@@ -17,6 +16,7 @@ use crate::facts::extract_facts_in;
 use crate::finding::{
     Evidence, Finding, Phases, Placement, RecordRef, Source, SourceKind, TacticHit, TechniqueHit,
 };
+use crate::node::Node;
 
 /// Something worth telling the user about one record, beside the finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,9 +215,11 @@ impl<'a> Mapper<'a> {
     }
 
     /// Map from references already found (the Sigma engine knows its tags):
-    /// resolves them and places the finding, filling `finding` in place.
-    /// The references are consumed: their field paths and values move into
-    /// the finding's evidence.
+    /// resolves them and places the finding, filling `finding` in place: its
+    /// techniques, tactics, placements and confidence are set (the lists
+    /// shared with other findings of the same evidence), evidence and
+    /// attributions appended. The references are consumed: their field paths
+    /// and values move into the finding's evidence.
     pub fn resolve(&self, refs: Vec<Reference>, finding: &mut Finding, notes: &mut Vec<Note>) {
         let kb = self.kb;
         // Most records carry one to three references: room for them up front
