@@ -443,13 +443,15 @@ impl Cache<'_> {
     }
 }
 
-/// `kill_chain` and `threat` objects rendered as JSON. The mapper gives every finding
-/// with the same evidence and confidence one shared placements map, and a
-/// stream repeats a few hundred of them: copying the text rendered once is
-/// several times cheaper than writing the rationale lines and numbers again
-/// for every record. Keyed by the map's address; each entry holds a clone
-/// of its `Arc`, so the address cannot be reused by another map while the
-/// entry exists.
+/// `kill_chain` and `threat` objects rendered as JSON, for records that
+/// have neither (see [`Enrichment::write_json_cached`]). The mapper gives
+/// every finding with the same evidence and confidence one shared
+/// placements map and technique and tactic lists, and a stream repeats a
+/// few hundred of them: copying the text rendered once is several times
+/// cheaper than writing the rationale lines, names and numbers again for
+/// every record. Keyed by the shared values' addresses; each entry holds
+/// clones of their `Arc`s, so an address cannot be reused by other values
+/// while the entry exists.
 #[derive(Default)]
 pub struct RenderCache {
     map: rustc_hash::FxHashMap<(usize, bool), (Arc<Phases>, Vec<u8>)>,
@@ -506,8 +508,9 @@ impl RenderCache {
 
 /// The `threat` object of `f`, planned and written as for a record that
 /// has no `threat` fields (so the text is exactly what the per-field path
-/// writes into an empty record). Runs with [`RENDERED`] locked: it must not
-/// write a [`Leaf::Threat`] or [`Leaf::KillChain`] itself.
+/// writes into an empty record). Runs inside a [`RenderCache`] look-up
+/// (the shared one locked): it must not write a [`Leaf::Threat`] or
+/// [`Leaf::KillChain`] itself.
 fn render_threat(f: &Finding) -> Vec<u8> {
     const PREFIX: &[u8] = b"{\"threat\":";
     let empty = Node::Object(Object::default());
