@@ -37,9 +37,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::node::{Node, Object};
-
 use crate::finding::{Evidence, Finding, Phases, Placement, RecordRef, TechniqueHit};
+use crate::node::{Node, Object};
 
 /// `threat.framework` value, as Elastic writes it.
 pub const FRAMEWORK: &str = "MITRE ATT&CK";
@@ -367,24 +366,17 @@ impl<'a> Enrichment<'a> {
             ),
             Leaf::SubtechniqueIds => write_strs(out, subtechniques().map(|t| &*t.id)),
             Leaf::SubtechniqueNames => write_strs(out, subtechniques().map(|t| &*t.name)),
-            Leaf::Placement(p) => self.write_placement(out, p),
+            Leaf::Placement(p) => write_placement(out, p, self.detail),
             Leaf::KillChain => {
-                let (phases, detail) = (&self.finding.phases, self.detail);
-                cache.with(|c| out.extend_from_slice(c.kill_chain(phases, detail)));
+                cache.with(|c| out.extend_from_slice(c.kill_chain(f, self.detail)));
                 Ok(())
             }
             Leaf::Threat => {
-                cache.with(|c| out.extend_from_slice(c.threat(self.finding)));
+                cache.with(|c| out.extend_from_slice(c.threat(f)));
                 Ok(())
             }
             Leaf::Meta => self.write_meta(out),
         }
-    }
-
-    /// `kill_chain.<model>`, when the record has `kill_chain` fields of its
-    /// own to merge with (see [`Leaf::KillChain`] for the usual case).
-    fn write_placement(&self, out: &mut Vec<u8>, p: &Placement) -> serde_json::Result<()> {
-        write_placement(out, p, self.detail)
     }
 
     /// `killchain`: this tool's own metadata.
@@ -488,12 +480,13 @@ impl RenderCache {
             .entry(key)
             .or_insert_with(|| ThreatText {
                 _alive: (Arc::clone(&f.techniques), Arc::clone(&f.tactics)),
-                text: render_threat(f),
+                text: render_alone(f, Detail::Full, "threat", Planner::threat_fields),
             })
             .text
     }
 
-    fn kill_chain(&mut self, phases: &Arc<Phases>, detail: Detail) -> &[u8] {
+    fn kill_chain(&mut self, f: &Finding, detail: Detail) -> &[u8] {
+        let phases = &f.phases;
         let key = (Arc::as_ptr(phases) as usize, detail == Detail::Full);
         if self.map.len() >= RENDERED_LIMIT && !self.map.contains_key(&key) {
             self.map.clear();
@@ -501,57 +494,48 @@ impl RenderCache {
         &self
             .map
             .entry(key)
-            .or_insert_with(|| (Arc::clone(phases), render_kill_chain(phases, detail)))
+            .or_insert_with(|| {
+                let text = render_alone(f, detail, "kill_chain", Planner::kill_chain_fields);
+                (Arc::clone(phases), text)
+            })
             .1
     }
 }
 
-/// The `threat` object of `f`, planned and written as for a record that
-/// has no `threat` fields (so the text is exactly what the per-field path
-/// writes into an empty record). Runs inside a [`RenderCache`] look-up
-/// (the shared one locked): it must not write a [`Leaf::Threat`] or
-/// [`Leaf::KillChain`] itself.
-fn render_threat(f: &Finding) -> Vec<u8> {
-    const PREFIX: &[u8] = b"{\"threat\":";
-    let empty = Node::Object(Object::default());
-    let Node::Object(root) = &empty else {
+/// The value `head` gets when `plan` plans its fields into a record that
+/// has none: the very text the per-field path writes, rendered once for
+/// [`RenderCache`]. Runs inside a cache look-up (the shared cache locked):
+/// `plan` must not plan a [`Leaf::Threat`] or [`Leaf::KillChain`] itself.
+fn render_alone<'f>(
+    f: &'f Finding,
+    detail: Detail,
+    head: &str,
+    plan: fn(&mut Planner<'f>, &'f Finding),
+) -> Vec<u8> {
+    static EMPTY: Node<'static> = Node::Object(Object::EMPTY);
+    let Node::Object(root) = &EMPTY else {
         return Vec::new();
     };
     let mut planner = Planner::new(root);
-    planner.threat_fields(f);
+    plan(&mut planner, f);
     let e = Enrichment {
-        record: &empty,
+        record: &EMPTY,
         finding: f,
-        detail: Detail::Full,
+        detail,
         edits: planner.edits,
         flat_paths: planner.flat_paths,
     };
-    let mut out = Vec::with_capacity(256);
-    // Writing into a Vec cannot fail; the text is `{"threat":{..}}`.
+    let mut out = Vec::with_capacity(1024);
+    // Writing into a Vec cannot fail; the text is `{"<head>":<value>}`.
     let _ = e.write_json(&mut out);
-    match out.strip_prefix(PREFIX).and_then(|v| v.strip_suffix(b"}")) {
+    let prefix = format!("{{\"{head}\":");
+    match out
+        .strip_prefix(prefix.as_bytes())
+        .and_then(|v| v.strip_suffix(b"}"))
+    {
         Some(value) => value.to_vec(),
         None => b"{}".to_vec(),
     }
-}
-
-/// `{"<model>":{placement},...}`.
-fn render_kill_chain(phases: &Phases, detail: Detail) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
-    // Writing into a Vec cannot fail.
-    let _ = (|| -> serde_json::Result<()> {
-        out.push(b'{');
-        let mut first = true;
-        for (model, p) in phases {
-            comma(&mut out, &mut first);
-            write_str(&mut out, model)?;
-            out.push(b':');
-            write_placement(&mut out, p, detail)?;
-        }
-        out.push(b'}');
-        Ok(())
-    })();
-    out
 }
 
 /// One `kill_chain.<model>` object.
@@ -980,6 +964,10 @@ impl<'a> Planner<'a> {
             self.set(&["kill_chain"], Leaf::KillChain);
             return;
         }
+        self.kill_chain_fields(f);
+    }
+
+    fn kill_chain_fields(&mut self, f: &'a Finding) {
         for (model, p) in f.phases.iter() {
             self.set(&["kill_chain", model], Leaf::Placement(p));
         }

@@ -46,6 +46,11 @@ pub struct Object<'a> {
 const PAIRWISE_MAX: usize = 16;
 
 impl<'a> Object<'a> {
+    /// `{}`.
+    pub const EMPTY: Object<'a> = Object {
+        entries: Vec::new(),
+    };
+
     /// An object of these entries; a repeated key keeps its first position
     /// and its last value, as serde_json's `Map` does.
     pub fn from_entries(mut entries: Vec<(Cow<'a, str>, Node<'a>)>) -> Self {
