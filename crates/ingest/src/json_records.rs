@@ -305,11 +305,11 @@ impl<R: BufRead> Scanner<R> {
                 }
                 break; // Last line without a newline.
             }
-            let piece = memchr(b'\n', chunk).unwrap_or(chunk.len());
-            if self.buf.len() + piece > self.max_record {
+            let newline = memchr(b'\n', chunk);
+            if self.buf.len() + newline.unwrap_or(chunk.len()) > self.max_record {
                 return self.skip_long_line(line);
             }
-            match memchr(b'\n', chunk) {
+            match newline {
                 // Fast path: the whole line is in the reader's buffer, parse
                 // it in place without copying.
                 Some(pos) if self.buf.is_empty() => {
@@ -467,21 +467,11 @@ impl<R: BufRead> Scanner<R> {
             if self.buf.len() + pos > self.max_record {
                 let (l, c) = advance(line, col, &self.buf);
                 let end = advance(l, c, &chunk[..pos]);
-                self.state = if chunk[pos] == b',' {
-                    State::ArrayNext { open_line }
-                } else {
-                    State::ArrayTop
-                };
-                self.reader.consume(pos + 1);
+                let delimiter = chunk[pos];
                 self.reset_buf();
-                (self.line, self.col) = (end.0, end.1 + 1);
-                return Ok(Step::Yield(Err(self.too_long(line, index))));
+                return Ok(self.long_element_ends(delimiter, pos, open_line, end, (line, index)));
             }
-            self.state = if chunk[pos] == b',' {
-                State::ArrayNext { open_line }
-            } else {
-                State::ArrayTop
-            };
+            self.state = after_element(chunk[pos], open_line);
             // Parse in place when the element sits in one reader chunk.
             let element = if self.buf.is_empty() {
                 &chunk[..pos]
@@ -523,15 +513,15 @@ impl<R: BufRead> Scanner<R> {
             }
             match scanner.scan(chunk) {
                 Some(pos) => {
-                    self.state = if chunk[pos] == b',' {
-                        State::ArrayNext { open_line }
-                    } else {
-                        State::ArrayTop
-                    };
                     end = advance(end.0, end.1, &chunk[..pos]);
-                    self.reader.consume(pos + 1);
-                    (self.line, self.col) = (end.0, end.1 + 1);
-                    return Ok(Step::Yield(Err(self.too_long(line, index))));
+                    let delimiter = chunk[pos];
+                    return Ok(self.long_element_ends(
+                        delimiter,
+                        pos,
+                        open_line,
+                        end,
+                        (line, index),
+                    ));
                 }
                 None => {
                     end = advance(end.0, end.1, chunk);
@@ -540,6 +530,23 @@ impl<R: BufRead> Scanner<R> {
                 }
             }
         }
+    }
+
+    /// An over-long element ends at `pos` of the reader's chunk, with
+    /// `delimiter` there and its last byte at `end`: consumes through the
+    /// delimiter, as after any element, and reports the element.
+    fn long_element_ends<T>(
+        &mut self,
+        delimiter: u8,
+        pos: usize,
+        open_line: u64,
+        end: (u64, u64),
+        (line, index): (u64, u64),
+    ) -> Step<T> {
+        self.state = after_element(delimiter, open_line);
+        self.reader.consume(pos + 1);
+        (self.line, self.col) = (end.0, end.1 + 1);
+        Step::Yield(Err(self.too_long(line, index)))
     }
 
     /// The input ended inside an element, before its `,` or `]`. If the
@@ -598,6 +605,15 @@ impl<R: BufRead, P: FnMut(&[u8]) -> serde_json::Result<Value>> FusedIterator for
 /// The default decoding: the whole record as a `Value`.
 fn parse_whole(bytes: &[u8]) -> serde_json::Result<Value> {
     serde_json::from_slice(bytes)
+}
+
+/// Where the reader is after an element ended by `delimiter` (`,` or `]`).
+fn after_element(delimiter: u8, open_line: u64) -> State {
+    if delimiter == b',' {
+        State::ArrayNext { open_line }
+    } else {
+        State::ArrayTop
+    }
 }
 
 /// `fill_buf`, retrying when interrupted by a signal.
