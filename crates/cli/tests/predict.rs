@@ -32,6 +32,16 @@ fn flows() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../anticipate/tests/fixtures/flows")
 }
 
+/// The technique IDs `predict --json` says it observed, in its order.
+fn observed_ids(v: &Value) -> Vec<&str> {
+    v["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect()
+}
+
 fn run(cmd: &mut Command) -> (Output, String, String) {
     let out = cmd.output().expect("binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -138,12 +148,7 @@ fn predict_from_findings_orders_by_time_and_skips_bad_records() {
         "{stderr}"
     );
     let v: Value = serde_json::from_str(&stdout).unwrap();
-    let seen: Vec<&str> = v["observed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap())
-        .collect();
+    let seen = observed_ids(&v);
     assert_eq!(
         seen,
         ["T1566.001", "T1059.001", "T1071"],
@@ -462,11 +467,6 @@ fn predict_from_findings_says_when_it_keeps_file_order() {
         "{stderr}"
     );
     let v: Value = serde_json::from_str(&stdout).unwrap();
-    let seen: Vec<&str> = v["observed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap())
-        .collect();
+    let seen = observed_ids(&v);
     assert_eq!(seen, ["T1059", "T1566"], "file order");
 }
