@@ -465,6 +465,95 @@ pub struct Predictor<'k> {
     /// The training incidents' technique sets (one per file): the posterior
     /// weighs them with the ATT&CK entities.
     pub(crate) flow_sets: Vec<TechniqueSet>,
+    /// How the training flows write each technique family that has
+    /// sub-techniques (see [`Granularity`]); `None` without such actions.
+    pub(crate) granularity: Option<Granularity>,
+}
+
+/// How often flows write a family's parent ID (T1071) rather than one of
+/// its sub-techniques (T1071.001). Authors of incident flows write the
+/// parent when the report does not say which (in the CTID corpus about half
+/// of the actions in such families), while ATT&CK's groups and software list
+/// mostly sub-techniques, so the kb components leave a parent ID little
+/// probability. The new-technique mixture's mass of each family is split
+/// between the parent and its sub-techniques in this proportion.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Granularity {
+    /// (parent, its active sub-techniques, share written at parent level):
+    /// the family's count, shrunk towards `pooled` by one pseudo-action.
+    families: Vec<(usize, Vec<usize>, f64)>,
+}
+
+impl Granularity {
+    /// Learned from every technique-bearing action of `flows`; `None` when
+    /// none of them is in a family with sub-techniques.
+    fn learn(kb: &AttackKb, flows: &[ResolvedFlow]) -> Option<Granularity> {
+        // parent -> (actions written at parent level, actions of the family)
+        let mut counts: HashMap<usize, (f64, f64)> = HashMap::new();
+        for t in flows
+            .iter()
+            .flat_map(|f| f.steps.iter().filter_map(|s| s.technique))
+        {
+            let parent = parent_level(kb, t);
+            if kb.subtechniques_of(parent).is_empty() {
+                continue;
+            }
+            let c = counts.entry(parent).or_default();
+            c.0 += f64::from(u8::from(t == parent));
+            c.1 += 1.0;
+        }
+        let (at_parent, all) = counts
+            .values()
+            .fold((0.0, 0.0), |(p, n), c| (p + c.0, n + c.1));
+        if all == 0.0 {
+            return None;
+        }
+        // Add-one on both outcomes: a corpus that never (or always) writes
+        // the parent still leaves the other possible.
+        let pooled = (at_parent + 1.0) / (all + 2.0);
+        let families = kb
+            .active_techniques()
+            .filter(|(i, _)| kb.parent_of(*i).is_none())
+            .filter_map(|(i, _)| {
+                let subs = kb.subtechniques_of(i);
+                (!subs.is_empty()).then(|| {
+                    let (c, n) = counts.get(&i).copied().unwrap_or((0.0, 0.0));
+                    (i, subs.to_vec(), (c + pooled) / (n + 1.0))
+                })
+            })
+            .collect();
+        Some(Granularity { families })
+    }
+
+    /// Split each family's probability in `p` between its parent and its
+    /// sub-techniques, leaving the techniques marked in `seen` as they are
+    /// (a family whose parent was seen keeps its split).
+    fn apply(&self, p: &mut [f64], seen: &[bool]) {
+        let seen = |t: usize| seen.get(t).copied().unwrap_or(false);
+        for (parent, subs, share) in &self.families {
+            let parent = *parent;
+            if seen(parent) || parent >= p.len() {
+                continue;
+            }
+            let n = p.len();
+            let open = || subs.iter().copied().filter(|&s| s < n && !seen(s));
+            let sub_mass: f64 = open().map(|s| p[s]).sum();
+            let mass = p[parent] + sub_mass;
+            let n_open = open().count();
+            if mass <= 0.0 || n_open == 0 {
+                continue;
+            }
+            p[parent] = share * mass;
+            let rest = (1.0 - share) * mass;
+            for s in open() {
+                p[s] = if sub_mass > 0.0 {
+                    rest * p[s] / sub_mass
+                } else {
+                    rest / n_open as f64
+                };
+            }
+        }
+    }
 }
 
 impl<'k> Predictor<'k> {
@@ -504,6 +593,7 @@ impl<'k> Predictor<'k> {
             technique_tactics: (0..n).map(|t| kb.tactics_of(t)).collect(),
             repeat_rates: Vec::new(),
             flow_sets: Vec::new(),
+            granularity: Granularity::learn(kb, flows),
         };
         let n_tac = kb.tactics().len();
         let mut files: Vec<&str> = Vec::new();
@@ -808,6 +898,16 @@ impl<'k> Predictor<'k> {
                 tech.iter_mut().zip(v).for_each(|(d, s)| *d += f * s);
             }
         }
+        if let Some(g) = &self.granularity {
+            // The new-technique mass only: a repeat is an exact ID already.
+            let mut seen = vec![false; tech.len()];
+            for &(t, _) in &c.repeat {
+                if let Some(s) = seen.get_mut(t) {
+                    *s = true;
+                }
+            }
+            g.apply(&mut tech, &seen);
+        }
         for &(t, p) in &c.repeat {
             tech[t] += p;
         }
@@ -1032,6 +1132,122 @@ mod tests {
                 .collect(),
             edges: (1..ids.len()).map(|i| (i - 1, i)).collect(),
         }
+    }
+
+    #[test]
+    fn granularity_follows_how_the_flows_write_a_family() {
+        let kb = kb();
+        let t = |id: &str| kb.technique_by_id(id).unwrap().0;
+        // Flows that write T1071 at parent level three times and T1071.001
+        // once; T1059 only as sub-techniques.
+        let flows = [
+            chain(&kb, "a", &["T1566.001", "T1071", "T1059.001"]),
+            chain(&kb, "b", &["T1566.001", "T1071", "T1059.003"]),
+            chain(&kb, "c", &["T1071", "T1071.001", "T1059.001"]),
+        ];
+        let g = Granularity::learn(&kb, &flows).unwrap();
+        let share = |parent: usize| g.families.iter().find(|f| f.0 == parent).unwrap().2;
+        // Pooled over the families (T1566.001 is in one too): 3 of 9
+        // actions at parent level, add-one on both outcomes: 4 / 11; each
+        // family shrunk towards it by one pseudo-action.
+        let pooled = 4.0 / 11.0;
+        assert!((share(t("T1071")) - (3.0 + pooled) / 5.0).abs() < 1e-12);
+        assert!((share(t("T1059")) - pooled / 4.0).abs() < 1e-12);
+        // A family no flow names gets the pooled share.
+        assert!((share(t("T1003")) - pooled).abs() < 1e-12);
+        // A technique without sub-techniques is not a family.
+        assert!(g.families.iter().all(|f| f.0 != t("T1190")));
+
+        // Applying it keeps each family's mass and splits it; the subs keep
+        // their proportions; seen techniques are left as they are.
+        let n = kb.data().techniques.len();
+        let mut p = vec![0.0; n];
+        let (c2, web, dns) = (t("T1071"), t("T1071.001"), t("T1071.004"));
+        p[web] = 0.3;
+        p[dns] = 0.1;
+        p[t("T1190")] = 0.6;
+        let mut seen = vec![false; n];
+        g.apply(&mut p, &seen);
+        let q = share(c2);
+        assert!((p[c2] - q * 0.4).abs() < 1e-12);
+        assert!((p[web] - (1.0 - q) * 0.3).abs() < 1e-12);
+        assert!((p[dns] - (1.0 - q) * 0.1).abs() < 1e-12);
+        assert_eq!(p[t("T1190")], 0.6);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // The parent seen: the family stays as it was.
+        let before = p.clone();
+        seen[c2] = true;
+        g.apply(&mut p, &seen);
+        assert_eq!(p, before);
+        // A seen sub-technique keeps its probability; the others share the rest.
+        let mut p = vec![0.0; n];
+        p[web] = 0.5;
+        p[dns] = 0.5;
+        let mut seen = vec![false; n];
+        seen[web] = true;
+        g.apply(&mut p, &seen);
+        assert_eq!(p[web], 0.5);
+        assert!((p[c2] + p[dns] - 0.5).abs() < 1e-12);
+        assert!((p[c2] - q * 0.5).abs() < 1e-12);
+
+        // Without flows, or with no family action, nothing is learned.
+        assert!(Granularity::learn(&kb, &[]).is_none());
+        assert!(Granularity::learn(&kb, &[chain(&kb, "d", &["T1190", "T1105"])]).is_none());
+    }
+
+    #[test]
+    fn a_parent_written_flows_model_ranks_the_parent_id() {
+        // Training flows that always write T1071 at parent level, as their
+        // first action: no edge leads to it, so the kb's components, which
+        // know T1071.001 far better than T1071, decide the family's mass.
+        let kb = kb();
+        let t = |id: &str| kb.technique_by_id(id).unwrap().0;
+        let flows: Vec<ResolvedFlow> = (0..4)
+            .map(|i| chain(&kb, &format!("f{i}"), &["T1071", "T1190", "T1505.003"]))
+            .collect();
+        let with = Predictor::train(&kb, &flows, Weights::default());
+        let mut without = with.clone();
+        without.granularity = None;
+        let seen = ["T1566.001", "T1204.002", "T1105"].map(|id| Step {
+            technique: Some(t(id)),
+            tactic: None,
+        });
+        let family = |r: &Ranking| {
+            let subs: f64 = kb
+                .subtechniques_of(t("T1071"))
+                .iter()
+                .map(|&s| r.techniques[s])
+                .sum();
+            (r.techniques[t("T1071")], subs)
+        };
+        let (parent_without, subs_without) = family(&without.rank(&seen));
+        let (parent_with, subs_with) = family(&with.rank(&seen));
+        // Before: the parent has a small part of its family.
+        assert!(parent_without < 0.2 * (parent_without + subs_without));
+        // After: the family's mass is kept and the parent has the learned share.
+        let mass = parent_with + subs_with;
+        assert!((mass - (parent_without + subs_without)).abs() < 1e-9);
+        let share = with
+            .granularity
+            .as_ref()
+            .unwrap()
+            .families
+            .iter()
+            .find(|f| f.0 == t("T1071"))
+            .unwrap()
+            .2;
+        assert!(share > 0.7);
+        assert!((parent_with / mass - share).abs() < 1e-9);
+        assert!(
+            parent_with
+                > kb.subtechniques_of(t("T1071"))
+                    .iter()
+                    .map(|&s| with.rank(&seen).techniques[s])
+                    .fold(0.0, f64::max)
+        );
+        // The kb alone writes what the kb writes: no regrouping.
+        let kb_only = Predictor::train(&kb, &[], Weights::default());
+        assert!(kb_only.granularity.is_none());
     }
 
     /// `repeat_rates` as it was first written: a BFS history per edge, read

@@ -91,11 +91,12 @@ fn eval_on_the_corpus_beats_the_matrix_order_baseline() {
     assert!(report.next_technique.top10 > bigram.next_technique.top10);
     assert!(report.next_tactic.top5 > bigram.next_tactic.top5);
     // Floors just under the numbers docs/prediction.md reports (technique
-    // top-5 17.4%, top-10 25.6%, tactic top-5 70.5%; the model before the
-    // repeat / new-technique split had 13.5%, 24.5%, 67.9%): a change that
-    // loses the split's gain fails here.
-    assert!(report.next_technique.top5 > 0.16, "{report:?}");
-    assert!(report.next_technique.top10 > 0.25, "{report:?}");
+    // top-5 17.9%, top-10 26.7%, tactic top-5 70.5%; the model before the
+    // repeat / new-technique split had 13.5%, 24.5%, 67.9%, and before the
+    // parent / sub-technique split 17.4%, 25.6%): a change that loses
+    // either gain fails here.
+    assert!(report.next_technique.top5 > 0.17, "{report:?}");
+    assert!(report.next_technique.top10 > 0.26, "{report:?}");
     assert!(report.next_tactic.top5 > 0.69, "{report:?}");
     let frequent = &report.baselines["most_frequent"];
     assert!(report.next_technique.top5 > frequent.next_technique.top5);
