@@ -354,3 +354,26 @@ fn rule_cost_and_budget_must_be_numbers_at_least_zero() {
         assert!(err.contains(flag) && err.contains(">= 0"), "{arg}: {err}");
     }
 }
+
+/// `--flows DIR` is walked like every other input folder: `.afb` files in
+/// subfolders count (it listed the folder itself only).
+#[test]
+fn flows_in_subfolders_are_simulated() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("outer/inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    for f in ["test-intrusion.afb", "old-schema.afb"] {
+        std::fs::copy(fixture("flows").join(f), inner.join(f)).unwrap();
+    }
+    let rules = fixture("rules");
+    let outer = dir.path().join("outer");
+    let (_, out, err) = run(&[
+        "--flows",
+        outer.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(out.contains("flow Test intrusion"), "{out}");
+    assert!(err.contains("; 1 flows;"), "{err}");
+    assert!(err.contains("inner/old-schema.afb: (file): "), "{err}");
+}

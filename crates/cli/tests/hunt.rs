@@ -434,6 +434,39 @@ fn hunt_skips_a_fifo_found_in_a_folder() {
     assert!(err.contains("6 events"), "{err}");
 }
 
+/// Event folders are walked like every other input folder (crates/cli/src/walk.rs):
+/// a symlinked folder is followed, a link back up the tree is read once.
+#[cfg(unix)]
+#[test]
+fn hunt_follows_a_symlinked_folder_and_reads_a_loop_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(logs.join("sub")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(
+        fixture("logs/events.ndjson"),
+        elsewhere.join("events.ndjson"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&elsewhere, logs.join("linked")).unwrap();
+    std::os::unix::fs::symlink("..", logs.join("sub/up")).unwrap();
+    let out = bin()
+        .arg("hunt")
+        .arg(&logs)
+        .arg("--rules")
+        .arg(fixture("rules"))
+        .arg("--no-progress")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The fixture's 6 events once, through the link: not skipped, not
+    // twice (its one bad record makes the exit status 1).
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("hunt: 1 files, 6 events"), "{err}");
+    assert!(err.contains("1 bad records, 0 unreadable inputs"), "{err}");
+}
+
 /// A failed write to the output (a full disk) is fatal and names the output.
 #[test]
 fn hunt_names_the_output_it_cannot_write() {

@@ -27,6 +27,7 @@ use serde_json::json;
 use crate::cli::{BenchCoverageArgs, CoverageArgs, CoverageFormat, GlobalOpts};
 use crate::commands::rules::{load_pipeline, read_rule_texts};
 use crate::context::{self, Context};
+use crate::walk::files_below;
 
 /// Rules are loaded without logsource routing: coverage asks what a rule
 /// detects wherever the organisation runs it, so a Linux or cloud rule is
@@ -109,25 +110,18 @@ fn collected_from(arg: Option<&str>) -> Result<Collected> {
     Ok(Collected::from_list(a))
 }
 
-/// `.afb` files under the given paths, sorted per argument.
+/// `.afb` files named, or below the given folders (the shared walk:
+/// recursive, sorted, symlinks followed); what the walk skips is an issue.
 fn flow_files(paths: &[PathBuf], issues: &mut Vec<Issue>) -> Vec<PathBuf> {
+    let afb = |f: &Path| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("afb"));
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            match std::fs::read_dir(p) {
-                Ok(rd) => {
-                    let mut v: Vec<PathBuf> = rd
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("afb")))
-                        .collect();
-                    v.sort();
-                    // A FIFO or device named like a flow would block on read.
-                    for f in v {
-                        if f.is_file() {
-                            out.push(f);
-                        } else {
-                            issues.push(file_issue(&f, "not a regular file (skipped)"));
-                        }
+            match files_below(p, &afb) {
+                Ok(walked) => {
+                    out.extend(walked.files);
+                    for s in walked.skipped {
+                        issues.push(file_issue(&s.path, &format!("{} (skipped)", s.reason)));
                     }
                 }
                 Err(e) => issues.push(file_issue(p, &format!("cannot read folder: {e}"))),

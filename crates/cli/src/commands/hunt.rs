@@ -55,6 +55,7 @@ use serde_json::{json, Value};
 use crate::cli::{GlobalOpts, HuntArgs, HuntFormat, SummaryFormat};
 use crate::commands::rules::{load_pipeline, read_rule_texts, report_text};
 use crate::context;
+use crate::walk::files_below;
 
 /// Confidence of a finding from a Sigma rule's own tags.
 const TAG_CONFIDENCE: f32 = 0.85;
@@ -302,41 +303,22 @@ fn expand_inputs(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<String>) {
                 kind: kind_of(p).unwrap_or(Kind::Json),
                 path: p.clone(),
             }),
-            Ok(_) => {
-                let mut found = Vec::new();
-                walk(p, &mut found, &mut errors);
-                found.sort_by(|a: &InputFile, b| a.path.cmp(&b.path));
-                files.extend(found);
-            }
+            Ok(_) => match files_below(p, &|f| kind_of(f).is_some()) {
+                Ok(walked) => {
+                    files.extend(walked.files.into_iter().filter_map(|path| {
+                        Some(InputFile {
+                            kind: kind_of(&path)?,
+                            path,
+                        })
+                    }));
+                    errors.extend(walked.skipped.iter().map(ToString::to_string));
+                }
+                Err(e) => errors.push(format!("{}: cannot read folder: {e}", p.display())),
+            },
             Err(e) => errors.push(format!("{}: cannot read: {e}", p.display())),
         }
     }
     (files, errors)
-}
-
-fn walk(dir: &Path, out: &mut Vec<InputFile>, errors: &mut Vec<String>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            errors.push(format!("{}: cannot read folder: {e}", dir.display()));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir {
-            walk(&path, out, errors);
-        } else if let Some(kind) = kind_of(&path) {
-            // A FIFO, socket or device named like a log would block or
-            // never end; a symlink counts as what it points to.
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => out.push(InputFile { path, kind }),
-                Ok(_) => errors.push(format!("{}: not a regular file (skipped)", path.display())),
-                Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
-            }
-        }
-    }
 }
 
 /// What produced a finding.

@@ -108,19 +108,11 @@ fn collect_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> std::io::Re
             .and_then(|e| e.to_str())
             .is_some_and(|e| exts.contains(&e))
     };
-    let mut found = Vec::new();
-    files_below(dir, &wanted, &mut found)?;
-    for p in found {
-        // A FIFO or device named like a flow would block on read.
-        if p.is_file() {
-            out.push(p);
-        } else {
-            eprintln!(
-                "killchain: warning: {}: not a regular file (skipped)",
-                p.display()
-            );
-        }
+    let walked = files_below(dir, &wanted)?;
+    for s in &walked.skipped {
+        eprintln!("killchain: warning: {s}");
     }
+    out.extend(walked.files);
     Ok(())
 }
 

@@ -82,17 +82,11 @@ pub fn read_rule_texts(paths: &[PathBuf]) -> (Vec<RuleText>, Vec<killchain_detec
     let mut bad = Vec::new();
     for root in paths {
         let mut files = Vec::new();
-        if let Err(e) = collect_yaml(root, &mut files) {
+        if let Err(e) = collect_yaml(root, &mut files, &mut bad) {
             bad.push(unreadable(root, &e));
             continue;
         }
-        files.sort();
         for f in files {
-            // A FIFO or device named like a rule would block on read.
-            if !f.is_file() {
-                bad.push(unreadable(&f, &std::io::Error::other("not a regular file")));
-                continue;
-            }
             match std::fs::read_to_string(&f) {
                 Ok(text) => texts.push(RuleText {
                     path: f.display().to_string(),
@@ -114,16 +108,41 @@ fn unreadable(p: &Path, e: &std::io::Error) -> killchain_detect::LoadEntry {
     }
 }
 
-fn collect_yaml(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if std::fs::metadata(p)?.is_file() {
+/// A rule file named directly, or the rule files below a folder; what the
+/// walk skipped below it (a FIFO named like a rule, an unreadable
+/// subfolder) becomes an invalid report entry.
+fn collect_yaml(
+    p: &Path,
+    out: &mut Vec<PathBuf>,
+    bad: &mut Vec<killchain_detect::LoadEntry>,
+) -> std::io::Result<()> {
+    let m = std::fs::metadata(p)?;
+    if m.is_file() {
         out.push(p.to_path_buf());
         return Ok(());
+    }
+    if !m.is_dir() {
+        // A FIFO or device named on the command line would block on read.
+        return Err(std::io::Error::other("not a regular file"));
     }
     let yaml = |f: &Path| {
         f.extension()
             .is_some_and(|x| x.eq_ignore_ascii_case("yml") || x.eq_ignore_ascii_case("yaml"))
     };
-    files_below(p, &yaml, out)
+    let walked = files_below(p, &yaml)?;
+    out.extend(walked.files);
+    bad.extend(
+        walked
+            .skipped
+            .into_iter()
+            .map(|s| killchain_detect::LoadEntry {
+                path: s.path.display().to_string(),
+                title: "(unreadable)".into(),
+                id: None,
+                outcome: Outcome::Invalid(s.reason),
+            }),
+    );
+    Ok(())
 }
 
 /// The built-in pipeline, then `<data dir>/pipelines/*.yaml` in name order,
