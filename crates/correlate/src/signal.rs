@@ -98,46 +98,26 @@ impl fmt::Display for EntityKey {
     }
 }
 
-/// Severity of the rule behind a signal, as Sigma spells levels. Numeric
-/// levels (Wazuh 0-15) are bucketed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+/// Severity of the rule behind a signal (Sigma's levels; numbers are read
+/// on the source's scale by [`rule_level`]).
+pub use killchain_kb::severity::Level;
 
-impl Level {
-    pub fn parse(s: &str) -> Option<Level> {
-        let s = s.trim().to_ascii_lowercase();
-        Some(match s.as_str() {
-            "informational" | "info" => Level::Informational,
-            "low" => Level::Low,
-            "medium" | "moderate" => Level::Medium,
-            "high" => Level::High,
-            "critical" => Level::Critical,
-            _ => match s.parse::<u32>().ok()? {
-                0..=3 => Level::Informational,
-                4..=6 => Level::Low,
-                7..=9 => Level::Medium,
-                10..=12 => Level::High,
-                _ => Level::Critical,
-            },
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
+/// A rule level as the source wrote it. Numbers are read on the source's
+/// scale: Suricata's `alert.severity` runs from 1 (most severe) to 3 (and
+/// 4 for the least), Wazuh's `rule.level` from 0 to 15 (the default for
+/// any other source, [`Level::parse_or_number`]).
+pub fn rule_level(written: &str, product: Option<&str>) -> Option<Level> {
+    if product == Some("suricata") {
+        if let Ok(n) = written.trim().parse::<u32>() {
+            return Some(match n {
+                0 | 1 => Level::High,
+                2 => Level::Medium,
+                3 => Level::Low,
+                _ => Level::Informational,
+            });
         }
     }
+    Level::parse_or_number(written)
 }
 
 /// Where the signal sits in one kill chain model.
@@ -293,7 +273,9 @@ impl Signal {
             time,
             rule_id: rule.and_then(|r| r.id.clone()),
             rule_name: rule.and_then(|r| r.name.clone()),
-            level: rule.and_then(|r| r.level.as_deref()).and_then(Level::parse),
+            level: rule
+                .and_then(|r| r.level.as_deref())
+                .and_then(|l| rule_level(l, f.source.product.as_deref())),
             hosts,
             users,
             techniques: f.techniques.iter().map(|t| t.id.to_string()).collect(),

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use killchain_correlate::{
-    build, correlate_batch, BuildOptions, Commonness, Config, Correlator, FlagKind, ModelPhases,
-    Signal,
+    build, correlate_batch, BuildOptions, Commonness, Config, Correlator, FlagKind, Level,
+    ModelPhases, Signal,
 };
-use killchain_map::finding::{Entities, Finding, Placement, RecordRef, TechniqueHit};
+use killchain_map::finding::{Entities, Finding, Placement, RecordRef, RuleRef, TechniqueHit};
 use serde_json::json;
 
 const LM: &[&str] = &[
@@ -395,4 +395,46 @@ fn insider_and_parallel() {
         inc.hosts_kill_chain["ws02"]["lm"].deepest_phase.as_deref(),
         Some("installation")
     );
+}
+
+/// The level of the rule behind a finding, however the tool spelled it:
+/// Sigma names, hayabusa's short forms (`med`, `crit`, which were read as no
+/// level), Wazuh's numbers, Suricata's (1 is the most severe; it was read on
+/// Wazuh's scale, as informational).
+#[test]
+fn rule_levels_read_in_every_spelling() {
+    for (product, written, level) in [
+        (Some("suricata"), "1", Some(Level::High)),
+        (Some("suricata"), "2", Some(Level::Medium)),
+        (Some("suricata"), "3", Some(Level::Low)),
+        (Some("suricata"), "4", Some(Level::Informational)),
+        (Some("suricata"), "high", Some(Level::High)),
+        (Some("wazuh"), "1", Some(Level::Informational)),
+        (None, "13", Some(Level::Critical)),
+    ]
+    .into_iter()
+    .chain(
+        [
+            ("high", Some(Level::High)),
+            ("med", Some(Level::Medium)),
+            ("crit", Some(Level::Critical)),
+            ("info", Some(Level::Informational)),
+            ("12", Some(Level::High)),
+            ("3", Some(Level::Informational)),
+            ("whatever", None),
+        ]
+        .map(|(w, l)| (None, w, l)),
+    ) {
+        let mut fd = f("2024-05-01T10:00:00Z", "ws01", "", 1).finding();
+        fd.source.product = product.map(String::from);
+        fd.source.rule = Some(RuleRef {
+            level: Some(written.into()),
+            ..RuleRef::default()
+        });
+        assert_eq!(
+            Signal::from_finding(&fd, None).unwrap().level,
+            level,
+            "{product:?} {written}"
+        );
+    }
 }

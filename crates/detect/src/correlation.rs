@@ -744,7 +744,7 @@ impl Parsed {
             id: r.id.clone(),
             title: r.title.clone(),
             name: r.name.clone(),
-            level: r.level.map(crate::rules::Level::from),
+            level: r.level.map(crate::rules::level_of),
             status: r.status.map(|s| format!("{s:?}").to_lowercase()),
             tags: r.tags.clone(),
             logsource: crate::pipeline::LogsourceKey::default(),

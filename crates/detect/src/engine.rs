@@ -1078,7 +1078,7 @@ fn rule_info(r: &SigmaRule, path: &str) -> RuleInfo {
         id: r.id.clone(),
         title: r.title.clone(),
         name: r.name.clone(),
-        level: r.level.map(Level::from),
+        level: r.level.map(crate::rules::level_of),
         status: r.status.map(|s| format!("{s:?}").to_lowercase()),
         tags: r.tags.clone(),
         logsource: LogsourceKey {

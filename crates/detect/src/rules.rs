@@ -12,48 +12,16 @@ use serde::Serialize;
 
 use crate::pipeline::LogsourceKey;
 
-/// Severity, ordered (`informational` < ... < `critical`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+pub use killchain_kb::severity::Level;
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Level> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "informational" | "info" => Level::Informational,
-            "low" => Level::Low,
-            "medium" | "med" => Level::Medium,
-            "high" => Level::High,
-            "critical" | "crit" => Level::Critical,
-            _ => return None,
-        })
-    }
-}
-
-impl From<rsigma_parser::Level> for Level {
-    fn from(l: rsigma_parser::Level) -> Level {
-        match l {
-            rsigma_parser::Level::Informational => Level::Informational,
-            rsigma_parser::Level::Low => Level::Low,
-            rsigma_parser::Level::Medium => Level::Medium,
-            rsigma_parser::Level::High => Level::High,
-            rsigma_parser::Level::Critical => Level::Critical,
-        }
+/// A parsed rule's level in our terms.
+pub(crate) fn level_of(l: rsigma_parser::Level) -> Level {
+    match l {
+        rsigma_parser::Level::Informational => Level::Informational,
+        rsigma_parser::Level::Low => Level::Low,
+        rsigma_parser::Level::Medium => Level::Medium,
+        rsigma_parser::Level::High => Level::High,
+        rsigma_parser::Level::Critical => Level::Critical,
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`index`]: the compressed index format and the embedded default.
 //! - [`models`]: kill chain models (Lockheed Martin, ATT&CK, Unified Kill Chain,
 //!   custom) and the technique -> phase mapping.
+//! - [`severity`]: severity levels as Sigma spells them, shared by the rule
+//!   engine and the correlator.
 //!
 //! ```
 //! # #[cfg(feature = "embedded")] {
@@ -25,6 +27,7 @@ pub mod attack;
 pub mod error;
 pub mod index;
 pub mod models;
+pub mod severity;
 pub mod stix;
 pub mod yaml_depth;
 
