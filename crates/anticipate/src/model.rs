@@ -525,6 +525,12 @@ impl Granularity {
         Some(Granularity { families })
     }
 
+    /// The share of its family's probability a parent technique gets, when
+    /// it has sub-techniques.
+    pub(crate) fn parent_share(&self, parent: usize) -> Option<f64> {
+        self.families.iter().find(|f| f.0 == parent).map(|f| f.2)
+    }
+
     /// Split each family's probability in `p` between its parent and its
     /// sub-techniques, leaving the techniques marked in `seen` as they are
     /// (a family whose parent was seen keeps its split).
@@ -659,6 +665,12 @@ impl<'k> Predictor<'k> {
     }
     pub fn procedures(&self) -> &Procedures {
         &self.procedures
+    }
+    /// The share of its family's new-technique probability the parent
+    /// technique `t` gets (learned from how the training flows write the
+    /// family); `None` without flows or when `t` has no sub-techniques.
+    pub fn parent_share(&self, t: usize) -> Option<f64> {
+        self.granularity.as_ref()?.parent_share(t)
     }
 
     /// Followers of a step at each context, general to specific: tactic,

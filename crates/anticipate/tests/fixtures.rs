@@ -136,6 +136,58 @@ fn the_model_learns_the_fixture_edges_and_says_why() {
     );
 }
 
+/// A parent technique (one with sub-techniques) says what share of its
+/// family's probability it gets from how the flows write the family; other
+/// techniques do not.
+#[test]
+fn a_parent_technique_explains_its_share_of_the_family() {
+    let kb = AttackKb::new(AttackData::embedded().unwrap());
+    let models = ModelSet::new(&kb, vec![]).unwrap();
+    // Three incidents whose authors write T1059, T1071 and T1027 at parent level.
+    let csv = "incident,technique_id\n\
+               a,T1566.001\na,T1204.002\na,T1059\na,T1071\n\
+               b,T1566.001\nb,T1204.002\nb,T1059\nb,T1027\n\
+               c,T1566.001\nc,T1059\nc,T1071\n";
+    let flows = parse_sequence_file(csv.as_bytes(), "parents.csv")
+        .unwrap()
+        .flows;
+    let (resolved, _) = resolve_flows(&kb, &flows);
+    let a = Anticipator::new(
+        Predictor::train(&kb, &resolved, Weights::default()),
+        &models,
+        Playbooks::builtin(),
+        PredictOptions {
+            top: 40,
+            ..PredictOptions::default()
+        },
+    );
+    let pred = a.predict(&Observed::techniques(&["T1566.001", "T1204.002"]));
+    let mut parents = 0;
+    for t in &pred.next_techniques {
+        let (i, _) = kb.technique_by_id(&t.id).unwrap();
+        let is_parent = !kb.subtechniques_of(i).is_empty();
+        let said = t
+            .evidence
+            .iter()
+            .find(|e| e.contains("family's probability"));
+        assert_eq!(said.is_some(), is_parent, "{}: {:?}", t.id, t.evidence);
+        if let Some(e) = said {
+            parents += 1;
+            assert!(
+                e.starts_with("gets ") && e.contains(&format!("of the {} family's", t.id)),
+                "{e}"
+            );
+        }
+    }
+    assert!(parents > 0, "{:?}", pred.next_techniques);
+    // T1059 leads, as the flows write it: the parent itself.
+    assert_eq!(
+        pred.next_techniques[0].id, "T1059",
+        "{:?}",
+        pred.next_techniques
+    );
+}
+
 #[test]
 fn predictions_are_deterministic_and_unknown_ids_are_noted() {
     let kb = AttackKb::new(AttackData::embedded().unwrap());
