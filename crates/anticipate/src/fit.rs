@@ -13,7 +13,7 @@
 use killchain_kb::AttackKb;
 
 use crate::history::Histories;
-use crate::model::{Components, Predictor, ResolvedFlow, Weights};
+use crate::model::{Components, Predictor, ResolvedFlow, Step, Weights};
 
 /// EM iterations (the likelihood is flat well before this).
 const ITERATIONS: usize = 100;
@@ -30,77 +30,42 @@ pub fn fit_weights(kb: &AttackKb, flows: &[ResolvedFlow], start: Weights) -> Wei
     if files.len() < 2 {
         return start;
     }
-    // (model of the other files, components, next technique, next tactic)
-    let mut cases: Vec<(usize, Components, Option<usize>, Option<usize>)> = Vec::new();
-    let mut predictors = Vec::with_capacity(files.len());
-    for file in &files {
-        let train: Vec<ResolvedFlow> = flows
-            .iter()
-            .filter(|f| f.source != *file)
-            .cloned()
-            .collect();
-        let p = Predictor::train(kb, &train, start);
-        for flow in flows.iter().filter(|f| f.source == *file) {
-            // Components once per action with followers, from one walk of
-            // the flow's histories; the cases stay in edge order (EM sums
-            // over them in that order).
-            let case = |&(a, b): &(usize, usize)| {
-                let to = *flow.steps.get(b)?;
-                (a < flow.steps.len() && (to.technique.is_some() || to.tactic.is_some()))
-                    .then_some((a, to))
-            };
-            // Cases per action: its components are moved into the last one.
-            let mut uses = vec![0usize; flow.steps.len()];
-            flow.edges
+    // The model of the other files, for each file.
+    let predictors: Vec<Predictor> = files
+        .iter()
+        .map(|file| {
+            let train: Vec<ResolvedFlow> = flows
                 .iter()
-                .filter_map(case)
-                .for_each(|(a, _)| uses[a] += 1);
-            let mut of_action: Vec<Option<Components>> = vec![None; flow.steps.len()];
-            Histories::new(flow).walk(|a, h| {
-                if uses[a] > 0 {
-                    of_action[a] = Some(p.components(h.steps()));
-                }
-            });
-            for (a, to) in flow.edges.iter().filter_map(case) {
-                uses[a] -= 1;
-                let c = if uses[a] == 0 {
-                    of_action[a].take()
-                } else {
-                    of_action[a].clone()
-                };
-                if let Some(c) = c {
-                    cases.push((predictors.len(), c, to.technique, to.tactic));
-                }
-            }
+                .filter(|f| f.source != *file)
+                .cloned()
+                .collect();
+            Predictor::train(kb, &train, start)
+        })
+        .collect();
+    // Two passes over the cases, each keeping only what EM reads (the
+    // components' probabilities of what really came next): the tactic
+    // cases need the technique weights fitted first. Holding every case's
+    // dense components instead took ~70 KB a case (gigabytes for long
+    // timelines); computing them twice costs time, not memory.
+    let tech_cases = cases(flows, &files, &predictors, |_, c, to| {
+        let t = to.technique?;
+        // A repeat is the repeat rates' case, not the mixture's.
+        if c.repeat.iter().any(|x| x.0 == t) {
+            return None;
         }
-        predictors.push(p);
-    }
-    let tech_cases: Vec<[Option<f64>; 6]> = cases
-        .iter()
-        .filter_map(|(_, c, t, _)| {
-            let t = (*t)?;
-            // A repeat is the repeat rates' case, not the mixture's.
-            if c.repeat.iter().any(|x| x.0 == t) {
-                return None;
-            }
-            Some(std::array::from_fn(|k| c.tech[k].as_ref().map(|v| v[t])))
-        })
-        .collect();
+        Some(std::array::from_fn(|k| c.tech[k].as_ref().map(|v| v[t])))
+    });
     let fitted = start.with_technique_weights(em(&tech_cases, start.technique_weights()));
-    let tac_cases: Vec<[Option<f64>; 4]> = cases
-        .iter()
-        .filter_map(|(i, c, _, t)| {
-            let t = (*t)?;
-            let p = &predictors[*i];
-            let from_tech = p.tactics_of_distribution(&p.mix(c, &fitted).techniques);
-            Some([
-                c.tac[0].as_ref().map(|v| v[t]),
-                c.tac[1].as_ref().map(|v| v[t]),
-                c.tac[2].as_ref().map(|v| v[t]),
-                Some(from_tech[t]),
-            ])
-        })
-        .collect();
+    let tac_cases = cases(flows, &files, &predictors, |p, c, to| {
+        let t = to.tactic?;
+        let from_tech = p.tactics_of_distribution(&p.mix(c, &fitted).techniques);
+        Some([
+            c.tac[0].as_ref().map(|v| v[t]),
+            c.tac[1].as_ref().map(|v| v[t]),
+            c.tac[2].as_ref().map(|v| v[t]),
+            Some(from_tech[t]),
+        ])
+    });
     let wc = em(&tac_cases, start.tactic_weights());
     Weights {
         tactic_direct: wc[0],
@@ -108,6 +73,47 @@ pub fn fit_weights(kb: &AttackKb, flows: &[ResolvedFlow], start: Weights) -> Wei
         tactic_offset: wc[2],
         ..fitted
     }
+}
+
+/// What `per_case` makes of every training case (an edge whose follower has
+/// a technique or a tactic), each predicted by the model of the other files
+/// (`predictors[i]` for `files[i]`), in a fixed order: files sorted, flows
+/// in order, edges in order (EM sums over the cases in that order). The
+/// components are computed once per action, from one walk of the flow's
+/// histories, and dropped as soon as its cases are made.
+fn cases<T>(
+    flows: &[ResolvedFlow],
+    files: &[&str],
+    predictors: &[Predictor],
+    mut per_case: impl FnMut(&Predictor, &Components, Step) -> Option<T>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (file, p) in files.iter().zip(predictors) {
+        for flow in flows.iter().filter(|f| f.source == *file) {
+            // The cases of each action, by edge number.
+            let mut of_action: Vec<Vec<(usize, Step)>> = vec![Vec::new(); flow.steps.len()];
+            for (e, &(a, b)) in flow.edges.iter().enumerate() {
+                let Some(&to) = flow.steps.get(b) else {
+                    continue;
+                };
+                if a < flow.steps.len() && (to.technique.is_some() || to.tactic.is_some()) {
+                    of_action[a].push((e, to));
+                }
+            }
+            let mut by_edge: Vec<Option<T>> = (0..flow.edges.len()).map(|_| None).collect();
+            Histories::new(flow).walk(|a, h| {
+                if of_action[a].is_empty() {
+                    return;
+                }
+                let c = p.components(h.steps());
+                for &(e, to) in &of_action[a] {
+                    by_edge[e] = per_case(p, &c, to);
+                }
+            });
+            out.extend(by_edge.into_iter().flatten());
+        }
+    }
+    out
 }
 
 /// EM for the weights of a mixture whose components may be absent in some
