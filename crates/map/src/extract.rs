@@ -10,7 +10,9 @@
 //!
 //! As a last resort, when a record has no explicit reference at all, technique
 //! IDs written inside rule names, titles and messages are picked up with low
-//! confidence.
+//! confidence; when there are none either, a Suricata / Snort alert's
+//! signature class or classtype may imply a technique (`signature_class.rs`),
+//! taken with lower confidence still.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -21,6 +23,7 @@ use crate::node::Node;
 use regex::Regex;
 
 use crate::path::{self, EntryMasks, HeadId, Heads, Present, LIVE_CAP};
+use crate::signature_class::{self, ClassField, Inference, SourceAddress};
 
 /// The family of fields a reference was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +44,9 @@ pub enum Dialect {
     Plain,
     /// Technique IDs inside rule names, titles and messages (last resort).
     RuleName,
+    /// Techniques inferred from a Suricata / Snort alert's signature class or
+    /// classtype (after the rule-name last resort; `signature_class.rs`).
+    SuricataClass,
     /// Paths the user configured.
     Custom,
 }
@@ -56,6 +62,7 @@ impl Dialect {
             Dialect::Stix => "stix",
             Dialect::Plain => "plain",
             Dialect::RuleName => "rule-name",
+            Dialect::SuricataClass => "suricata-class",
             Dialect::Custom => "custom",
         }
     }
@@ -84,6 +91,13 @@ pub enum RefValue {
     /// A phase of a non-ATT&CK kill chain (STIX `kill_chain_phases`, Splunk
     /// `annotations.kill_chain_phases`), names as given.
     Phase { chain: String, phase: String },
+    /// A technique the record does not name, inferred from an IDS
+    /// signature's class (`suricata-class`): the technique ID as ATT&CK
+    /// writes it, and the table row and reading that gave it.
+    Inferred {
+        technique: &'static str,
+        from: Inference,
+    },
 }
 
 /// One ATT&CK (or kill chain) reference found in a record.
@@ -96,7 +110,8 @@ pub struct Reference {
     /// The value as found (one token of a list or comma-separated string).
     pub raw: String,
     pub dialect: Dialect,
-    /// 0..1: explicit fields 0.9, tags 0.85, plain and custom 0.8, rule names 0.5.
+    /// 0..1: explicit fields 0.9, tags 0.85, plain and custom 0.8, rule
+    /// names 0.5, signature classes 0.4.
     pub confidence: f32,
 }
 
@@ -108,6 +123,9 @@ const CONF_TAG: f32 = 0.85;
 const CONF_PLAIN: f32 = 0.8;
 const CONF_CUSTOM: f32 = 0.8;
 const CONF_NAME: f32 = 0.5;
+/// Below a technique ID in a rule name: the class of a signature is the
+/// ruleset authors' filing of it, not a mapping.
+const CONF_CLASS: f32 = 0.4;
 
 /// How the values at a path are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +149,22 @@ enum Kind {
     Threat,
     /// Free text scanned for technique IDs (last resort).
     Name,
+    /// A Suricata EVE `alert` object: its `signature` class or `category`
+    /// read against the signature-class table (after `Name`).
+    SignatureClass,
+}
+
+impl Kind {
+    /// Which round of probing a path belongs to: explicit references (0);
+    /// IDs in rule names (1) when round 0 found nothing; signature classes
+    /// (2) when rounds 0 and 1 found nothing.
+    fn round(self) -> u8 {
+        match self {
+            Kind::Name => 1,
+            Kind::SignatureClass => 2,
+            _ => 0,
+        }
+    }
 }
 
 /// The sub-fields of an ECS `threat` object and how each is read.
@@ -154,7 +188,8 @@ struct Probe {
     /// Field names reported for compound kinds, precomputed so extraction
     /// does not format strings: `threat` -> `threat.tactic.id`, ... in
     /// [`THREAT_SUBFIELDS`] order; `kill_chain_phases` -> `.phase_name`;
-    /// `external_references` -> `.external_id`.
+    /// `external_references` -> `.external_id`; `alert` (signature class)
+    /// -> `.signature`, `.category`.
     subfields: Box<[String]>,
 }
 
@@ -173,6 +208,9 @@ impl Probe {
                 .collect(),
             Kind::KillChainPhases => Box::new([format!("{path}.phase_name")]),
             Kind::ExternalRefs => Box::new([format!("{path}.external_id")]),
+            Kind::SignatureClass => {
+                Box::new([format!("{path}.signature"), format!("{path}.category")])
+            }
             _ => Box::new([]),
         };
         Probe {
@@ -314,6 +352,9 @@ const BUILTIN: &[(&str, Kind, Dialect, f32)] = {
         ("alert.signature", Name, RuleName, CONF_NAME),
         ("search_name", Name, RuleName, CONF_NAME),
         ("message", Name, RuleName, CONF_NAME),
+        // Last of all, when no rule name held an ID either: the class of a
+        // Suricata / Snort signature (`ET SCAN ...`) or its classtype.
+        ("alert", SignatureClass, SuricataClass, CONF_CLASS),
     ]
 };
 
@@ -327,10 +368,12 @@ pub struct FieldPaths {
     custom: Vec<Probe>,
     builtin: Vec<Probe>,
     /// Probe order, derived from the above by [`FieldPaths::reindex`]:
-    /// explicit probes, then the rule-name ones (a last resort), each
-    /// custom before built-in; `n_main` explicit ones.
+    /// explicit probes, then the rule-name ones (a last resort), then the
+    /// signature-class one (the last resort after that), each custom before
+    /// built-in; `n_main` explicit ones, `n_names` explicit and rule-name ones.
     order: Vec<Probe>,
     n_main: usize,
+    n_names: usize,
     masks: EntryMasks,
 }
 
@@ -351,6 +394,7 @@ impl Default for FieldPaths {
             builtin,
             order: Vec::new(),
             n_main: 0,
+            n_names: 0,
             masks: EntryMasks::default(),
         };
         paths.reindex();
@@ -423,10 +467,10 @@ impl FieldPaths {
 
     fn reindex(&mut self) {
         let all = || self.custom.iter().chain(&self.builtin);
-        let main = all().filter(|p| p.kind != Kind::Name);
-        let names = all().filter(|p| p.kind == Kind::Name);
-        self.order = main.chain(names).cloned().collect();
-        self.n_main = all().filter(|p| p.kind != Kind::Name).count();
+        let round = |r: u8| all().filter(move |p| p.kind.round() == r);
+        self.order = round(0).chain(round(1)).chain(round(2)).cloned().collect();
+        self.n_main = round(0).count();
+        self.n_names = self.n_main + round(1).count();
         self.masks = EntryMasks::new(self.order.iter().map(|p| p.head));
     }
 
@@ -438,7 +482,8 @@ impl FieldPaths {
 
 /// Appends the ATT&CK references found in `record` to `out`, in the order
 /// found, without duplicate (value, field) pairs. Rule-name scanning runs
-/// only when nothing else was found.
+/// only when nothing else was found, and the signature class only when that
+/// found nothing either.
 pub fn extract_references(record: &Node<'_>, paths: &FieldPaths, out: &mut Vec<Reference>) {
     extract_references_in(record, paths, &paths.heads.scan(record), out);
 }
@@ -468,7 +513,10 @@ pub(crate) fn extract_references_in(
     };
     run(0..paths.n_main, &mut sink);
     if sink.out.len() == sink.start {
-        run(paths.n_main..paths.order.len(), &mut sink);
+        run(paths.n_main..paths.n_names, &mut sink);
+    }
+    if sink.out.len() == sink.start {
+        run(paths.n_names..paths.order.len(), &mut sink);
     }
 }
 
@@ -500,8 +548,10 @@ fn run_probe(record: &Node<'_>, probe: &Probe, present: &Present<'_>, sink: &mut
     if !present.has(probe.head) {
         return;
     }
-    if probe.kind == Kind::Threat {
-        return run_threat(record, probe, present, sink);
+    match probe.kind {
+        Kind::Threat => return run_threat(record, probe, present, sink),
+        Kind::SignatureClass => return read_signature_class(record, probe, present, sink),
+        _ => {}
     }
     let _ = present.visit(record, probe.head, &probe.path, &mut |v| {
         match probe.kind {
@@ -557,6 +607,55 @@ fn read_threat_fields(base: &Node<'_>, flat: bool, probe: &Probe, sink: &mut Sin
             }
             ControlFlow::Continue(())
         });
+    }
+}
+
+/// A Suricata alert's signature class or classtype, read against the
+/// signature-class table: one inferred reference per technique of the
+/// reading that applies, none for a class left unmapped.
+fn read_signature_class(
+    record: &Node<'_>,
+    probe: &Probe,
+    present: &Present<'_>,
+    sink: &mut Sink<'_>,
+) {
+    let [signature_field, category_field] = &probe.subfields[..] else {
+        return;
+    };
+    let first_str = |path: &str| {
+        let mut found = None;
+        let _ = present.visit(record, probe.head, path, &mut |v| match v {
+            Node::String(s) => {
+                found = Some(&**s);
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        });
+        found
+    };
+    let classified = signature_class::classify(
+        first_str(signature_field),
+        || first_str(category_field),
+        || {
+            // Suricata writes `alert.source` for rules that name their target
+            // (the attacker's side, whichever way the packet went); else the
+            // packet's source.
+            let ip = path::first_str(record, "alert.source.ip")
+                .or_else(|| path::first_str(record, "src_ip"));
+            SourceAddress::of(ip)
+        },
+    );
+    let Some(c) = classified else { return };
+    let field = match c.inference.field() {
+        ClassField::Signature => signature_field,
+        ClassField::Category => category_field,
+    };
+    for &technique in c.inference.reading().techniques {
+        let value = RefValue::Inferred {
+            technique,
+            from: c.inference,
+        };
+        sink.push(value, field, c.found, probe);
     }
 }
 
@@ -1276,6 +1375,198 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// (technique, field, raw, dialect, confidence) of inferred references.
+    fn inferred(v: &Value) -> Vec<(&'static str, String, String, Dialect, f32)> {
+        refs(v, &FieldPaths::default())
+            .into_iter()
+            .map(|r| match r.value {
+                RefValue::Inferred { technique, .. } => {
+                    (technique, r.field, r.raw, r.dialect, r.confidence)
+                }
+                other => panic!("not inferred: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn inference(v: &Value) -> Inference {
+        match &refs(v, &FieldPaths::default())[0].value {
+            RefValue::Inferred { from, .. } => *from,
+            other => panic!("not inferred: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn suricata_signature_class_is_the_last_resort() {
+        let alert = |sig: &str, cat: &str, src: &str| {
+            json!({"event_type": "alert", "src_ip": src, "dest_ip": "10.0.0.5",
+                   "alert": {"signature_id": 1, "signature": sig, "category": cat, "severity": 2}})
+        };
+        // Scan: the source address decides between outside and inside.
+        let scan = alert(
+            "ET SCAN Potential SSH Scan",
+            "Attempted Information Leak",
+            "203.0.113.9",
+        );
+        assert_eq!(
+            inferred(&scan),
+            vec![(
+                "T1595",
+                "alert.signature".to_string(),
+                "ET SCAN".to_string(),
+                Dialect::SuricataClass,
+                CONF_CLASS
+            )]
+        );
+        assert_eq!(
+            inferred(&alert("ET SCAN x", "Misc activity", "10.1.2.3"))[0].0,
+            "T1046"
+        );
+        assert!(inference(&alert("ET SCAN x", "", "10.1.2.3")).from_private_source());
+        assert_eq!(inferred(&alert("ET SCAN x", "", "0.0.0.0"))[0].0, "T1595");
+        // `alert.source` (rules naming their target) is the attacker's side.
+        let mut v = alert("ET SCAN x", "", "10.1.2.3");
+        v["alert"]["source"] = json!({"ip": "198.51.100.1", "port": 4444});
+        assert_eq!(inferred(&v)[0].0, "T1595");
+        assert_eq!(
+            inferred(&alert(
+                "GPL EXPLOIT ISAPI .ida attempt",
+                "Web Application Attack",
+                "10.0.0.9"
+            ))[0]
+                .0,
+            "T1190"
+        );
+        assert_eq!(
+            inferred(&alert(
+                "ET TROJAN Miuref/Boaxxe Checkin",
+                "A Network Trojan was detected",
+                "10.0.0.9"
+            ))[0]
+                .0,
+            "T1071"
+        );
+        // Outside the naming convention, the classtype is read.
+        let local = inferred(&alert(
+            "LOCAL sqlmap",
+            "Web Application Attack",
+            "203.0.113.9",
+        ));
+        assert_eq!(
+            local,
+            vec![(
+                "T1190",
+                "alert.category".to_string(),
+                "Web Application Attack".to_string(),
+                Dialect::SuricataClass,
+                CONF_CLASS
+            )]
+        );
+        // Flat dotted keys, as some SIEM exports write EVE.
+        let flat =
+            json!({"alert.signature": "ET WORM TheMoon.linksys.router 1", "src_ip": "10.0.0.1"});
+        assert_eq!(inferred(&flat)[0].0, "T1210");
+    }
+
+    #[test]
+    fn suricata_classes_left_unmapped_stay_unmapped() {
+        for (sig, cat) in [
+            (
+                "ET POLICY Python-urllib/ Suspicious User Agent",
+                "Attempted Information Leak",
+            ),
+            (
+                "ET POLICY PE EXE or DLL Windows file download HTTP",
+                "A Network Trojan was detected",
+            ),
+            (
+                "ET INFO Session Traversal Utilities for NAT (STUN Binding Request)",
+                "Attempted User Privilege Gain",
+            ),
+            (
+                "ET TOR Known Tor Relay/Router (Not Exit) Node Traffic group 1",
+                "Misc Attack",
+            ),
+            (
+                "ET CINS Active Threat Intelligence Poor Reputation IP group 1",
+                "Misc Attack",
+            ),
+            ("ET DROP Dshield Block Listed Source group 1", "Misc Attack"),
+            (
+                "SURICATA HTTP unable to match response to request",
+                "Generic Protocol Command Decode",
+            ),
+            (
+                "SURICATA TLS invalid record type",
+                "Generic Protocol Command Decode",
+            ),
+            ("ET CHAT IRC NICK command", "Misc activity"),
+            // Unlisted ET class: unmapped, and its web-attack classtype is not read.
+            ("ET NEWCLASS something", "Web Application Attack"),
+            ("LOCAL custom rule", "Misc activity"),
+            ("LOCAL custom rule", "A Network Trojan was detected"),
+        ] {
+            let v = json!({"event_type": "alert", "src_ip": "203.0.113.9",
+                           "alert": {"signature": sig, "category": cat}});
+            assert!(refs(&v, &FieldPaths::default()).is_empty(), "{sig} / {cat}");
+        }
+        // No signature, no category: nothing to read.
+        assert!(refs(&json!({"alert": {"severity": 1}}), &FieldPaths::default()).is_empty());
+        assert!(refs(
+            &json!({"alert": "ET SCAN as a string"}),
+            &FieldPaths::default()
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn suricata_class_not_used_when_the_record_names_attack() {
+        let mut v = json!({"event_type": "alert", "src_ip": "203.0.113.9",
+            "alert": {"signature": "ET SCAN Nmap Scripting Engine User-Agent Detected (Nmap Scripting Engine)",
+                      "category": "Web Application Attack",
+                      "metadata": {"mitre_technique_id": ["T1595.002"], "mitre_tactic_id": ["TA0043"]}}});
+        let r = refs(&v, &FieldPaths::default());
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|r| r.dialect == Dialect::Plain), "{r:?}");
+        assert_eq!(r[0].value, RefValue::Technique("T1595.002".into()));
+        // Explicit but not a known ID: still explicit, so no inference
+        // (the mapper reports it as unknown).
+        v["alert"]["metadata"] = json!({"mitre_technique_id": ["T9999"]});
+        assert!(refs(&v, &FieldPaths::default())
+            .iter()
+            .all(|r| r.dialect == Dialect::Plain));
+        // A technique ID in the signature wins over its class.
+        v["alert"]["metadata"] = json!({});
+        v["alert"]["signature"] = json!("ET SCAN Possible T1046 sweep");
+        let r = refs(&v, &FieldPaths::default());
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].dialect, &r[0].value),
+            (Dialect::RuleName, &RefValue::Technique("T1046".into()))
+        );
+        // Any other dialect in the record also wins (here ECS).
+        let v =
+            json!({"threat": {"technique": {"id": "T1059"}}, "alert": {"signature": "ET SCAN x"}});
+        let r = refs(&v, &FieldPaths::default());
+        assert_eq!((r.len(), r[0].dialect), (1, Dialect::Ecs));
+        // Only the user's paths: no built-in class table either.
+        let mut paths = FieldPaths::empty();
+        paths.add_technique_path("detection.mitre");
+        assert!(refs(&json!({"alert": {"signature": "ET SCAN x"}}), &paths).is_empty());
+    }
+
+    #[test]
+    fn confidences_order() {
+        // The class is the weakest evidence of all.
+        for c in [CONF_EXPLICIT, CONF_TAG, CONF_PLAIN, CONF_CUSTOM, CONF_NAME] {
+            assert!(CONF_CLASS < c);
+        }
+        assert!(FieldPaths::default()
+            .paths()
+            .last()
+            .is_some_and(|(d, p)| d == Dialect::SuricataClass && p == "alert"));
+        assert_eq!(Dialect::SuricataClass.as_str(), "suricata-class");
     }
 
     #[test]

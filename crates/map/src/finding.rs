@@ -195,7 +195,7 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "phases_empty")]
     pub phases: Arc<Phases>,
     /// 0..1, two decimals: how sure we are of the ATT&CK reference (explicit
-    /// field > tag > rule name).
+    /// field > tag > rule name > signature class).
     pub confidence: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,

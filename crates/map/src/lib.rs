@@ -7,7 +7,8 @@
 //!
 //! 1. [`extract`] finds ATT&CK references where real tools put them (ECS,
 //!    Elastic, Sigma tags, Hayabusa, Wazuh, Splunk, STIX, plain fields, rule
-//!    names as a last resort), [`facts`] finds time, entities and the rule;
+//!    names as a last resort, then Suricata / Snort signature classes via
+//!    [`signature_class`]), [`facts`] finds time, entities and the rule;
 //!    [`path`] resolves dotted field paths over nested and flat JSON.
 //! 2. [`mapper`] resolves them against the ATT&CK knowledge base and places
 //!    them in every selected kill chain model, producing a [`finding::Finding`].
@@ -21,6 +22,7 @@ pub mod finding;
 pub mod mapper;
 pub mod node;
 pub mod path;
+pub mod signature_class;
 pub mod summary;
 
 pub use finding::Finding;

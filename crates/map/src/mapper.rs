@@ -3,7 +3,9 @@
 //! Finds the record's ATT&CK references (`extract.rs`) and facts
 //! (`facts.rs`), resolves them against the knowledge base (following
 //! revoked-by redirects), and places the result in every selected kill chain
-//! model (`killchain_kb::models`). Pure: no I/O, no clock.
+//! model (`killchain_kb::models`). A finding placed through techniques
+//! inferred from a signature class (`signature_class.rs`) says so at the
+//! start of every rationale line. Pure: no I/O, no clock.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,7 @@ use crate::finding::{
     Evidence, Finding, Phases, Placement, RecordRef, Source, SourceKind, TacticHit, TechniqueHit,
 };
 use crate::node::Node;
+use crate::signature_class::Inference;
 
 /// Something worth telling the user about one record, beside the finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +233,8 @@ impl<'a> Mapper<'a> {
         let mut explicit_tactics: Vec<usize> = Vec::with_capacity(refs.len());
         finding.evidence.reserve(refs.len());
         let mut named_phases: Vec<(String, String)> = Vec::new();
+        // The signature class the techniques were inferred from, if they were.
+        let mut inferred: Option<Inference> = None;
         // The best reference confidence, in f32 as references give it (see `round2`).
         let mut confidence: f32 = 0.0;
         for r in refs {
@@ -253,6 +258,19 @@ impl<'a> Mapper<'a> {
                     }
                     None => false,
                 },
+                RefValue::Inferred { technique, from } => {
+                    // The table's IDs are current in the embedded ATT&CK
+                    // (tested); one missing from an older imported release
+                    // is dropped without a note: the record never named it.
+                    let Some((t, _)) = kb.technique_by_id(technique) else {
+                        continue;
+                    };
+                    if !techniques.contains(&t) {
+                        techniques.push(t);
+                    }
+                    inferred.get_or_insert(from);
+                    true
+                }
                 RefValue::TacticId(tok) | RefValue::TacticName(tok) => {
                     match kb.tactic_by_token(&tok) {
                         Some(t) => {
@@ -296,8 +314,14 @@ impl<'a> Mapper<'a> {
 
         finding.confidence = round2(confidence);
         if named_phases.is_empty() {
-            if let Some(key) = PlaceKey::new(&techniques, &explicit_tactics) {
-                let shared = self.cached(key, &techniques, &explicit_tactics, confidence);
+            if let Some(key) = PlaceKey::new(&techniques, &explicit_tactics, inferred.as_ref()) {
+                let shared = self.cached(
+                    key,
+                    &techniques,
+                    &explicit_tactics,
+                    inferred.as_ref(),
+                    confidence,
+                );
                 finding.phases = shared.phases;
                 finding.tactics = shared.tactics;
                 finding.techniques = if redirects.is_empty() {
@@ -310,7 +334,12 @@ impl<'a> Mapper<'a> {
         }
         finding.techniques = self.technique_hits(&techniques, &redirects);
         finding.tactics = self.tactic_hits(&techniques, &explicit_tactics);
-        let placed = self.place(&techniques, &explicit_tactics, &named_phases);
+        let placed = self.place(
+            &techniques,
+            &explicit_tactics,
+            &named_phases,
+            inferred.as_ref(),
+        );
         finding.phases = Arc::new(phases_of(&placed, confidence));
     }
 
@@ -363,6 +392,7 @@ impl<'a> Mapper<'a> {
         key: PlaceKey,
         techniques: &[usize],
         tactics: &[usize],
+        inferred: Option<&Inference>,
         confidence: f32,
     ) -> SharedParts {
         // A poisoned lock only means another thread panicked mid-insert of a
@@ -372,7 +402,7 @@ impl<'a> Mapper<'a> {
             cache.clear();
         }
         let entry = cache.entry(key).or_insert_with(|| Cached {
-            placed: self.place(techniques, tactics, &[]).into(),
+            placed: self.place(techniques, tactics, &[], inferred).into(),
             techniques: self.technique_hits(techniques, &[]),
             tactics: self.tactic_hits(techniques, tactics),
             phases: Vec::new(),
@@ -396,12 +426,16 @@ impl<'a> Mapper<'a> {
     }
 
     /// Places the evidence in every selected model; confidence left at 0.
+    /// Techniques inferred from a signature class get rationale lines that
+    /// say so, with the class and the reason it implies them.
     fn place(
         &self,
         techniques: &[usize],
         tactics: &[usize],
         named_phases: &[(String, String)],
+        inferred: Option<&Inference>,
     ) -> Vec<Placed> {
+        let prefix = inferred.map(Inference::rationale_prefix);
         let input = PlaceInput {
             techniques,
             tactics,
@@ -423,7 +457,14 @@ impl<'a> Mapper<'a> {
                             .iter()
                             .map(|&i| Arc::clone(&phase_ids[i]))
                             .collect(),
-                        rationale: p.rationale.into(),
+                        rationale: match &prefix {
+                            None => p.rationale.into(),
+                            Some(prefix) => p
+                                .rationale
+                                .iter()
+                                .map(|line| Arc::from(format!("{prefix}{line}")))
+                                .collect(),
+                        },
                         confidence: 0.0,
                     },
                 });
@@ -466,16 +507,22 @@ const CACHE_LIMIT: usize = 1 << 14;
 
 /// The placement cache's key: technique indexes in record order, a
 /// separator, then the record's tactic indexes (order matters: the first
-/// reference gives the primary phase). Evidence with more references than
-/// fit is placed without the cache.
+/// reference gives the primary phase), and the signature class the
+/// techniques were inferred from (0: none), which words the rationale.
+/// Evidence with more references than fit is placed without the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct PlaceKey {
     len: u8,
     ids: [u16; 15],
+    inferred: u32,
 }
 
 impl PlaceKey {
-    fn new(techniques: &[usize], tactics: &[usize]) -> Option<PlaceKey> {
+    fn new(
+        techniques: &[usize],
+        tactics: &[usize],
+        inferred: Option<&Inference>,
+    ) -> Option<PlaceKey> {
         let n = techniques.len() + 1 + tactics.len();
         if n > 15 {
             return None;
@@ -487,7 +534,11 @@ impl PlaceKey {
         {
             *slot = u16::try_from(x).ok()?;
         }
-        Some(PlaceKey { len: n as u8, ids })
+        Some(PlaceKey {
+            len: n as u8,
+            ids,
+            inferred: inferred.map_or(0, Inference::key),
+        })
     }
 }
 

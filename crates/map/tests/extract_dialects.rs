@@ -471,7 +471,25 @@ fn rule_name_last_resort() {
 
 #[test]
 fn suricata_alert_without_attack_metadata() {
-    assert!(refs("suricata").is_empty());
+    // No ATT&CK fields: only the signature class (`ET EXPLOIT`), inferred
+    // with the lowest confidence.
+    let r = refs("suricata");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        matches!(
+            r[0].value,
+            RefValue::Inferred {
+                technique: "T1190",
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        (r[0].field.as_str(), r[0].raw.as_str(), r[0].dialect),
+        ("alert.signature", "ET EXPLOIT", Dialect::SuricataClass)
+    );
+    assert_eq!(r[0].confidence, 0.4);
 
     let f = extract_facts(&fixture("suricata"));
     assert_eq!(f.time, ts("2024-03-04T09:15:22.481234Z"));
