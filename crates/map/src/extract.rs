@@ -189,7 +189,8 @@ struct Probe {
     /// does not format strings: `threat` -> `threat.tactic.id`, ... in
     /// [`THREAT_SUBFIELDS`] order; `kill_chain_phases` -> `.phase_name`;
     /// `external_references` -> `.external_id`; `alert` (signature class)
-    /// -> `.signature`, `.category`.
+    /// -> `.signature`, `.category`, `.source.ip` and the EVE record's
+    /// `src_ip`.
     subfields: Box<[String]>,
 }
 
@@ -209,7 +210,14 @@ impl Probe {
             Kind::KillChainPhases => Box::new([format!("{path}.phase_name")]),
             Kind::ExternalRefs => Box::new([format!("{path}.external_id")]),
             Kind::SignatureClass => {
-                Box::new([format!("{path}.signature"), format!("{path}.category")])
+                // The EVE record holding `alert`: its source address fields.
+                let eve = path.strip_suffix("alert").unwrap_or_default();
+                Box::new([
+                    format!("{path}.signature"),
+                    format!("{path}.category"),
+                    format!("{path}.source.ip"),
+                    format!("{eve}src_ip"),
+                ])
             }
             _ => Box::new([]),
         };
@@ -353,8 +361,17 @@ const BUILTIN: &[(&str, Kind, Dialect, f32)] = {
         ("search_name", Name, RuleName, CONF_NAME),
         ("message", Name, RuleName, CONF_NAME),
         // Last of all, when no rule name held an ID either: the class of a
-        // Suricata / Snort signature (`ET SCAN ...`) or its classtype.
+        // Suricata / Snort signature (`ET SCAN ...`) or its classtype: EVE
+        // as Suricata writes it, as Filebeat's / Elastic Agent's Suricata
+        // module keeps it, and as Wazuh's Suricata decoder nests it.
         ("alert", SignatureClass, SuricataClass, CONF_CLASS),
+        (
+            "suricata.eve.alert",
+            SignatureClass,
+            SuricataClass,
+            CONF_CLASS,
+        ),
+        ("data.alert", SignatureClass, SuricataClass, CONF_CLASS),
     ]
 };
 
@@ -619,7 +636,7 @@ fn read_signature_class(
     present: &Present<'_>,
     sink: &mut Sink<'_>,
 ) {
-    let [signature_field, category_field] = &probe.subfields[..] else {
+    let [signature_field, category_field, alert_source, src_ip] = &probe.subfields[..] else {
         return;
     };
     let first_str = |path: &str| {
@@ -639,9 +656,10 @@ fn read_signature_class(
         || {
             // Suricata writes `alert.source` for rules that name their target
             // (the attacker's side, whichever way the packet went); else the
-            // packet's source.
-            let ip = path::first_str(record, "alert.source.ip")
-                .or_else(|| path::first_str(record, "src_ip"));
+            // packet's source, which Filebeat moves to ECS `source.ip`.
+            let ip = path::first_str(record, alert_source)
+                .or_else(|| path::first_str(record, src_ip))
+                .or_else(|| path::first_str(record, "source.ip"));
             SourceAddress::of(ip)
         },
     );
@@ -1467,6 +1485,49 @@ mod tests {
         let flat =
             json!({"alert.signature": "ET WORM TheMoon.linksys.router 1", "src_ip": "10.0.0.1"});
         assert_eq!(inferred(&flat)[0].0, "T1210");
+    }
+
+    /// The same alert as Filebeat's Suricata module keeps it (ECS around
+    /// `suricata.eve.alert`, the source moved to `source.ip`) and as Wazuh's
+    /// Suricata decoder nests it (`data.alert`, `data.src_ip`).
+    #[test]
+    fn suricata_alerts_shipped_by_filebeat_or_wazuh_are_read_too() {
+        let filebeat = |src: &str| {
+            json!({"event": {"module": "suricata", "kind": "alert"},
+                   "source": {"ip": src}, "destination": {"ip": "10.0.0.5"},
+                   "rule": {"name": "ET SCAN Potential SSH Scan"},
+                   "suricata": {"eve": {"event_type": "alert", "alert": {
+                       "signature": "ET SCAN Potential SSH Scan",
+                       "category": "Attempted Information Leak", "severity": 2}}}})
+        };
+        let r = inferred(&filebeat("203.0.113.9"));
+        assert_eq!(
+            r,
+            vec![(
+                "T1595",
+                "suricata.eve.alert.signature".to_string(),
+                "ET SCAN".to_string(),
+                Dialect::SuricataClass,
+                CONF_CLASS
+            )]
+        );
+        assert_eq!(inferred(&filebeat("10.1.2.3"))[0].0, "T1046");
+        let wazuh = |src: &str| {
+            json!({"rule": {"level": 3, "description": "Suricata: Alert - ET SCAN Potential SSH Scan",
+                            "groups": ["ids", "suricata"]},
+                   "data": {"event_type": "alert", "src_ip": src, "dest_ip": "10.0.0.5",
+                            "alert": {"signature": "ET SCAN Potential SSH Scan",
+                                      "category": "Attempted Information Leak"}}})
+        };
+        let r = inferred(&wazuh("10.1.2.3"));
+        assert_eq!((r[0].0, r[0].1.as_str()), ("T1046", "data.alert.signature"));
+        assert_eq!(inferred(&wazuh("203.0.113.9"))[0].0, "T1595");
+        // Explicit Wazuh MITRE fields still win.
+        let mut v = wazuh("10.1.2.3");
+        v["rule"]["mitre"] = json!({"id": ["T1046"]});
+        assert!(refs(&v, &FieldPaths::default())
+            .iter()
+            .all(|r| r.dialect == Dialect::Wazuh));
     }
 
     #[test]
