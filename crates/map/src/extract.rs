@@ -1623,10 +1623,18 @@ mod tests {
         for c in [CONF_EXPLICIT, CONF_TAG, CONF_PLAIN, CONF_CUSTOM, CONF_NAME] {
             assert!(CONF_CLASS < c);
         }
-        assert!(FieldPaths::default()
-            .paths()
-            .last()
-            .is_some_and(|(d, p)| d == Dialect::SuricataClass && p == "alert"));
+        // ... probed last, in the three shapes Suricata alerts come in.
+        let default = FieldPaths::default();
+        let paths: Vec<(Dialect, &str)> = default.paths().collect();
+        let last = &paths[paths.len() - 3..];
+        assert_eq!(
+            last,
+            [
+                (Dialect::SuricataClass, "alert"),
+                (Dialect::SuricataClass, "suricata.eve.alert"),
+                (Dialect::SuricataClass, "data.alert"),
+            ]
+        );
         assert_eq!(Dialect::SuricataClass.as_str(), "suricata-class");
     }
 
