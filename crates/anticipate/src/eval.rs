@@ -63,6 +63,18 @@ pub struct EvalDetails {
     pub tactic_cases: usize,
     pub technique_cases: usize,
     pub edges: usize,
+    /// The model's accuracy on each held-out incident, files sorted.
+    pub by_file: Vec<FileScores>,
+}
+
+/// The model's accuracy on one held-out incident (file).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileScores {
+    pub file: String,
+    pub tactic_cases: usize,
+    pub technique_cases: usize,
+    pub next_tactic: TopK,
+    pub next_technique: TopK,
 }
 
 /// Hits per k, and cases.
@@ -195,6 +207,7 @@ pub fn evaluate_with(
             })
             .collect();
 
+        let mut this_file = Pair::default();
         for flow in flows.iter().filter(|f| f.source == *file) {
             // The cases by action: every follower of `a` is ranked from the
             // same history, walked once for the whole flow (`Histories`).
@@ -262,6 +275,7 @@ pub fn evaluate_with(
                     if let Some(t) = to.tactic {
                         details.tactic_cases += 1;
                         model.tactic.add(&m_tac, t);
+                        this_file.tactic.add(&m_tac, t);
                         for (name, tac, _) in &lists {
                             if let Some(b) = base.get_mut(name) {
                                 b.tactic.add(tac, t);
@@ -271,6 +285,7 @@ pub fn evaluate_with(
                     if let Some(t) = to.technique {
                         details.technique_cases += 1;
                         model.technique.add(&m_tech, t);
+                        this_file.technique.add(&m_tech, t);
                         for (name, _, tech) in &lists {
                             if let Some(b) = base.get_mut(name) {
                                 b.technique.add(tech, t);
@@ -280,6 +295,13 @@ pub fn evaluate_with(
                 }
             });
         }
+        details.by_file.push(FileScores {
+            file: file.to_string(),
+            tactic_cases: this_file.tactic.cases,
+            technique_cases: this_file.technique.cases,
+            next_tactic: this_file.tactic.top_k(),
+            next_technique: this_file.technique.top_k(),
+        });
     }
     let report = EvalReport {
         flows: flows.len(),

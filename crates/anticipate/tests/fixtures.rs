@@ -257,6 +257,26 @@ fn evaluation_holds_each_file_out() {
     // Held out, fixture C's T1566.001 -> T1204.002 is still learned from A and B:
     // the model gets at least those right at top 10.
     assert!(report.next_technique.top10 > 0.0);
+    // Per held-out file: files sorted, cases adding up, and the hits of
+    // every file adding up to the overall rate.
+    let files: Vec<&str> = details.by_file.iter().map(|f| f.file.as_str()).collect();
+    assert_eq!(files, ["fixture-a.afb", "fixture-b.afb", "fixture-c.json"]);
+    let cases: usize = details.by_file.iter().map(|f| f.technique_cases).sum();
+    assert_eq!(cases, details.technique_cases);
+    assert_eq!(
+        details
+            .by_file
+            .iter()
+            .map(|f| f.tactic_cases)
+            .sum::<usize>(),
+        details.tactic_cases
+    );
+    let hits: f64 = details
+        .by_file
+        .iter()
+        .map(|f| f.next_technique.top10 * f.technique_cases as f64)
+        .sum();
+    assert!((hits / cases as f64 - report.next_technique.top10).abs() < 1e-9);
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(
         json.as_object().unwrap().keys().collect::<Vec<_>>(),

@@ -611,6 +611,9 @@ pub enum EvalCommand {
         /// Print {"flows", "next_tactic", "next_technique", "baselines"} as JSON.
         #[arg(long)]
         json: bool,
+        /// Also print the model's accuracy on each held-out incident (text output).
+        #[arg(long, conflicts_with = "json")]
+        by_file: bool,
     },
 }
 

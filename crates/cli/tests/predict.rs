@@ -358,6 +358,38 @@ fn eval_predict_json_on_fixtures() {
 }
 
 #[test]
+fn eval_predict_by_file_lists_every_held_out_incident() {
+    let d = empty_dir("eval-by-file");
+    let (out, stdout, stderr) = run(bin(&d)
+        .args(["eval", "predict", "--by-file", "--flows"])
+        .arg(flows()));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let table = stdout
+        .split("killchain by held-out incident")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let rows: Vec<&str> = table.lines().skip(2).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for (row, file) in rows
+        .iter()
+        .zip(["fixture-a.afb", "fixture-b.afb", "fixture-c.json"])
+    {
+        assert!(row.starts_with(file), "{row}");
+    }
+    // Fixture A: 6 technique cases (docs of the fixture test).
+    assert!(
+        rows[0].split_whitespace().nth(6) == Some("6"),
+        "{}",
+        rows[0]
+    );
+    // Text only: not with --json.
+    let (out, _, stderr) = run(bin(&d)
+        .args(["eval", "predict", "--by-file", "--json", "--flows"])
+        .arg(flows()));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+}
+
+#[test]
 fn eval_predict_on_the_attack_flow_corpus() {
     let Some(corpus) = killchain_testdata::shared("attack-flow/corpus") else {
         return;

@@ -1,4 +1,4 @@
-//! `killchain eval predict --flows DIR [--sequences FILE] [--json]`: leave-one-incident-out
+//! `killchain eval predict --flows DIR [--sequences FILE] [--json | --by-file]`: leave-one-incident-out
 //! evaluation of the next-move model next to baselines computed in the same
 //! run (`killchain_anticipate::eval` says exactly what is measured). The
 //! model's mixture weights are fitted inside each fold on its training
@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use killchain_anticipate::eval::{evaluate_with, TopK, WeightPolicy};
+use killchain_anticipate::eval::{evaluate_with, FileScores, TopK, WeightPolicy};
 use killchain_anticipate::model::{resolve_flows, Weights};
 
 use super::predict::{flows_summary, read_flows, read_sequences};
@@ -19,6 +19,7 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
         flows,
         sequences,
         json,
+        by_file,
     } = cmd;
     let (kb, _) = context::load_kb(global)?;
     let read = read_flows(&flows)?;
@@ -92,6 +93,9 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
         for (name, s) in &report.baselines {
             row(name, &s.next_tactic, &s.next_technique);
         }
+        if by_file {
+            print_by_file(&details.by_file);
+        }
     }
     Ok(
         if read.bad_files + read.warnings + seq.bad_files + seq.warnings > 0 {
@@ -100,4 +104,47 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
             ExitCode::SUCCESS
         },
     )
+}
+
+/// `--by-file`: the model's top-k on each held-out incident, with its case
+/// counts (an incident without cases of a kind shows `-`).
+fn print_by_file(files: &[FileScores]) {
+    let name = |f: &FileScores| {
+        std::path::Path::new(&f.file)
+            .file_name()
+            .map_or(f.file.clone(), |n| n.to_string_lossy().into_owned())
+    };
+    let width = files
+        .iter()
+        .map(|f| name(f).chars().count())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "\nkillchain by held-out incident\n{:<width$} {:>5} {:>6} {:>6} {:>6} {:>6}   {:>5} {:>6} {:>6} {:>6} {:>6}",
+        "", "cases", "top1", "top3", "top5", "top10", "cases", "top1", "top3", "top5", "top10"
+    );
+    let cells = |cases: usize, k: &TopK| {
+        let f = |x: f64| {
+            if cases == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", x * 100.0)
+            }
+        };
+        format!(
+            "{cases:>5} {:>6} {:>6} {:>6} {:>6}",
+            f(k.top1),
+            f(k.top3),
+            f(k.top5),
+            f(k.top10)
+        )
+    };
+    for f in files {
+        println!(
+            "{:<width$} {}   {}",
+            name(f),
+            cells(f.tactic_cases, &f.next_tactic),
+            cells(f.technique_cases, &f.next_technique)
+        );
+    }
 }
