@@ -374,15 +374,15 @@ impl<'k> Anticipator<'k> {
                 share * 100.0
             ));
         }
-        let seen = steps.iter().any(|s| s.technique == Some(t));
-        if let Some(share) = p.parent_share(t).filter(|_| !seen) {
+        let back = steps.iter().rev().position(|s| s.technique == Some(t));
+        if let Some(share) = p.parent_share(t).filter(|_| back.is_none()) {
             ev.push(format!(
                 "gets {:.0}% of the {} family's probability: how often the training flows write the parent technique rather than a sub-technique",
                 share * 100.0,
                 kb.technique(t).id
             ));
         }
-        if let Some(back) = steps.iter().rev().position(|s| s.technique == Some(t)) {
+        if let Some(back) = back {
             ev.push(match p.repeat_rate(back) {
                 Some(r) => format!(
                     "already seen in this incident, {back} step{} back (in the training flows {:.0}% of next techniques repeat the one seen that far back)",

@@ -66,18 +66,7 @@ pub fn run(global: &GlobalOpts, cmd: EvalCommand) -> Result<ExitCode> {
             "", "top1", "top3", "top5", "top10", "top1", "top3", "top5", "top10"
         );
         let row = |name: &str, a: &TopK, b: &TopK| {
-            let f = |x: f64| format!("{:.1}%", x * 100.0);
-            println!(
-                "{name:<16} {:>6} {:>6} {:>6} {:>6}   {:>6} {:>6} {:>6} {:>6}",
-                f(a.top1),
-                f(a.top3),
-                f(a.top5),
-                f(a.top10),
-                f(b.top1),
-                f(b.top3),
-                f(b.top5),
-                f(b.top10)
-            );
+            println!("{name:<16} {}   {}", cells(a, true), cells(b, true));
         };
         row("killchain", &report.next_tactic, &report.next_technique);
         // For reference: the default weights in every fold (the fit's start;
@@ -123,28 +112,33 @@ fn print_by_file(files: &[FileScores]) {
         "\nkillchain by held-out incident\n{:<width$} {:>5} {:>6} {:>6} {:>6} {:>6}   {:>5} {:>6} {:>6} {:>6} {:>6}",
         "", "cases", "top1", "top3", "top5", "top10", "cases", "top1", "top3", "top5", "top10"
     );
-    let cells = |cases: usize, k: &TopK| {
-        let f = |x: f64| {
-            if cases == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.1}%", x * 100.0)
-            }
-        };
-        format!(
-            "{cases:>5} {:>6} {:>6} {:>6} {:>6}",
-            f(k.top1),
-            f(k.top3),
-            f(k.top5),
-            f(k.top10)
-        )
-    };
     for f in files {
         println!(
-            "{:<width$} {}   {}",
+            "{:<width$} {:>5} {}   {:>5} {}",
             name(f),
-            cells(f.tactic_cases, &f.next_tactic),
-            cells(f.technique_cases, &f.next_technique)
+            f.tactic_cases,
+            cells(&f.next_tactic, f.tactic_cases > 0),
+            f.technique_cases,
+            cells(&f.next_technique, f.technique_cases > 0)
         );
     }
+}
+
+/// Top-1 / 3 / 5 / 10 as four right-aligned percentages; `-` each when
+/// there were no cases to score.
+fn cells(k: &TopK, scored: bool) -> String {
+    let f = |x: f64| {
+        if scored {
+            format!("{:.1}%", x * 100.0)
+        } else {
+            "-".to_string()
+        }
+    };
+    format!(
+        "{:>6} {:>6} {:>6} {:>6}",
+        f(k.top1),
+        f(k.top3),
+        f(k.top5),
+        f(k.top10)
+    )
 }
