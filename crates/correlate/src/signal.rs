@@ -99,26 +99,8 @@ impl fmt::Display for EntityKey {
 }
 
 /// Severity of the rule behind a signal (Sigma's levels; numbers are read
-/// on the source's scale by [`rule_level`]).
+/// on the source product's scale, [`Level::parse_from`]).
 pub use killchain_kb::severity::Level;
-
-/// A rule level as the source wrote it. Numbers are read on the source's
-/// scale: Suricata's `alert.severity` runs from 1 (most severe) to 3 (and
-/// 4 for the least), Wazuh's `rule.level` from 0 to 15 (the default for
-/// any other source, [`Level::parse_or_number`]).
-pub fn rule_level(written: &str, product: Option<&str>) -> Option<Level> {
-    if product == Some("suricata") {
-        if let Ok(n) = written.trim().parse::<u32>() {
-            return Some(match n {
-                0 | 1 => Level::High,
-                2 => Level::Medium,
-                3 => Level::Low,
-                _ => Level::Informational,
-            });
-        }
-    }
-    Level::parse_or_number(written)
-}
 
 /// Where the signal sits in one kill chain model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,7 +257,7 @@ impl Signal {
             rule_name: rule.and_then(|r| r.name.clone()),
             level: rule
                 .and_then(|r| r.level.as_deref())
-                .and_then(|l| rule_level(l, f.source.product.as_deref())),
+                .and_then(|l| Level::parse_from(l, f.source.product.as_deref())),
             hosts,
             users,
             techniques: f.techniques.iter().map(|t| t.id.to_string()).collect(),

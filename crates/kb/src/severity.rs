@@ -1,7 +1,7 @@
 //! Severity levels as Sigma spells them, shared by the rule engine
 //! (`detect`: a rule's `level`, `hunt --min-level`) and the correlator
 //! (`correlate`: the level of the rule behind a finding, including tools
-//! that write numbers).
+//! that write numbers, each on its own scale).
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,27 @@ impl Level {
     }
 }
 
+impl Level {
+    /// A level as a source product wrote it (`product` as `map` detects it:
+    /// `suricata`, `wazuh`, ...). Numbers are read on the product's scale:
+    /// Suricata's `alert.severity` runs from 1 (most severe) to 3 (and 4 for
+    /// the least), any other product's on Wazuh's 0-15
+    /// ([`Level::parse_or_number`]).
+    pub fn parse_from(written: &str, product: Option<&str>) -> Option<Level> {
+        if product == Some("suricata") {
+            if let Ok(n) = written.trim().parse::<u32>() {
+                return Some(match n {
+                    0 | 1 => Level::High,
+                    2 => Level::Medium,
+                    3 => Level::Low,
+                    _ => Level::Informational,
+                });
+            }
+        }
+        Level::parse_or_number(written)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +118,25 @@ mod tests {
         assert_eq!(Level::parse_or_number("severe"), None);
         assert!(Level::Informational < Level::Low && Level::High < Level::Critical);
         assert_eq!(serde_json::to_string(&Level::High).unwrap(), "\"high\"");
+    }
+
+    #[test]
+    fn numbers_on_the_source_products_scale() {
+        let suricata = Some("suricata");
+        for (n, l) in [
+            ("1", Level::High),
+            ("2", Level::Medium),
+            ("3", Level::Low),
+            ("4", Level::Informational),
+        ] {
+            assert_eq!(Level::parse_from(n, suricata), Some(l), "{n}");
+        }
+        assert_eq!(Level::parse_from("high", suricata), Some(Level::High));
+        assert_eq!(
+            Level::parse_from("1", Some("wazuh")),
+            Some(Level::Informational)
+        );
+        assert_eq!(Level::parse_from("13", None), Some(Level::Critical));
+        assert_eq!(Level::parse_from("severe", suricata), None);
     }
 }
